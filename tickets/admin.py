@@ -1,0 +1,86 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from tickets.models import SlaPolicy, Ticket, TicketComment
+from tickets.services import ticket_comment_add
+from voicecrm.admin_tools import CrmModelAdmin
+
+
+class TicketCommentInline(admin.StackedInline):
+    model = TicketComment
+    extra = 1
+    fields = ["body", "internal", "author", "created_at"]
+    readonly_fields = ["author", "created_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # comments are a log: added, never rewritten
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("due_today", "Due within 24 h")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        open_tickets = queryset.filter(status__in=Ticket.OPEN_STATUSES)
+        if self.value() == "overdue":
+            return open_tickets.filter(sla_due_at__lt=now)
+        if self.value() == "due_today":
+            return open_tickets.filter(sla_due_at__gte=now, sla_due_at__lt=now + timezone.timedelta(hours=24))
+        return queryset
+
+
+@admin.register(Ticket)
+class TicketAdmin(CrmModelAdmin):
+    list_display = ["reference", "subject", "customer", "category", "priority", "status", "assignee", "sla_due_at", "overdue"]
+    list_filter = [OverdueFilter, "status", "priority", "category", "assignee", "created_at"]
+    search_fields = ["reference", "subject", "description", "customer__account_number", "customer__last_name"]
+    list_select_related = ["customer", "assignee"]
+    raw_id_fields = ["customer", "call"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "reference", "created_at", "updated_at", "first_response_due_at", "sla_due_at", "first_responded_at", "resolved_at",
+    ]
+    inlines = [TicketCommentInline]
+    fieldsets = [
+        (None, {"fields": ["reference", "subject", "description", ("customer", "call")]}),
+        ("Triage", {"fields": [("category", "priority"), ("status", "assignee")]}),
+        ("SLA", {"fields": [("first_response_due_at", "first_responded_at"), ("sla_due_at", "resolved_at"), "created_at"]}),
+    ]
+
+    @admin.display(boolean=True, description="Overdue")
+    def overdue(self, ticket: Ticket) -> bool:
+        return ticket.is_overdue
+
+    def save_model(self, request, obj: Ticket, form, change) -> None:
+        if not change or "priority" in form.changed_data:
+            obj.apply_sla()
+        if "status" in form.changed_data:
+            new_status = obj.status
+            obj.status = form.initial.get("status", obj.status)
+            obj.set_status(new_status)
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not TicketComment:
+            return super().save_formset(request, form, formset, change)
+        # New comments go through the service so the first response is stamped.
+        for comment in formset.save(commit=False):
+            ticket_comment_add(ticket=form.instance, author=request.user, body=comment.body, internal=comment.internal)
+
+
+@admin.register(TicketComment)
+class TicketCommentAdmin(CrmModelAdmin):
+    list_display = ["ticket", "author", "internal", "created_at"]
+    list_filter = ["internal", "created_at"]
+    search_fields = ["ticket__reference", "body"]
+    list_select_related = ["ticket", "author"]
+    raw_id_fields = ["ticket"]
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(CrmModelAdmin):
+    list_display = ["priority", "first_response_minutes", "resolution_minutes"]
