@@ -31,7 +31,7 @@ def phone_or_none(raw: str) -> str | None:
 
 
 class PhoneField(models.CharField):
-    """A CharField that normalizes to E.164 whenever a form or full_clean() reads it."""
+    """A CharField stored in E.164: forms, full_clean() and every write normalize through to_python()."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("max_length", 16)

@@ -32,11 +32,12 @@ def appointment_conflicts(
         return "The appointment must end after it starts."
     if not service.is_open_for(starts_at, ends_at):
         return f"{service.name} is not open at that time."
-    overlapping = Appointment.objects.filter(
-        service=service, status__in=Appointment.ACTIVE_STATUSES, starts_at__lt=ends_at, ends_at__gt=starts_at
+    overlapping_any = Appointment.objects.filter(
+        status__in=Appointment.ACTIVE_STATUSES, starts_at__lt=ends_at, ends_at__gt=starts_at
     ).exclude(pk=exclude_id)
-    if overlapping.filter(customer=customer).exists():
+    if overlapping_any.filter(customer=customer).exists():
         return "The customer already has an appointment at that time."
+    overlapping = overlapping_any.filter(service=service)
     intervals = [(max(a.starts_at, starts_at), min(a.ends_at, ends_at)) for a in overlapping]
     if _max_overlap(intervals) >= service.capacity:
         return f"{service.name} is fully booked at that time."
