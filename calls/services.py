@@ -1,0 +1,130 @@
+"""Writes for calls: start, answer, turns and events as they happen, and the one-time finalization.
+
+Every function here is synchronous ORM code; async callers (voice sessions, consumers)
+wrap them in `database_sync_to_async`.
+"""
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from calls.models import Call, CallEvent, Turn
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def call_start(
+    *,
+    channel: str,
+    agent=None,
+    direction: str = Call.Direction.INBOUND,
+    from_number: str = "",
+    to_number: str = "",
+    provider_call_id: str = "",
+    customer=None,
+    answered: bool = True,
+) -> Call:
+    """Create the Call row the moment a call connects (idempotent per provider call id)."""
+    if provider_call_id:
+        existing = Call.objects.filter(channel=channel, provider_call_id=provider_call_id).first()
+        if existing:
+            return existing
+    now = timezone.now()
+    call = Call(
+        channel=channel, direction=direction, from_number=from_number, to_number=to_number,
+        provider_call_id=provider_call_id, agent=agent, agent_version=agent.version if agent else None,
+        customer=customer, started_at=now,
+    )
+    if answered:
+        call.transition(Call.Status.IN_PROGRESS, at=now)
+    try:
+        with transaction.atomic():
+            call.save()
+    except IntegrityError:
+        # Two webhooks for the same provider call raced; the other one created it.
+        return Call.objects.get(channel=channel, provider_call_id=provider_call_id)
+    call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status)
+    transaction.on_commit(lambda: _notify_started(call.pk))
+    return call
+
+
+def _notify_started(call_id: int) -> None:
+    from calls.pipeline import call_started_notify
+
+    call_started_notify(call_id=call_id)
+
+
+def call_answer(*, call: Call) -> Call:
+    call.transition(Call.Status.IN_PROGRESS)
+    call.save(update_fields=["status", "answered_at", "updated_at"])
+    call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status)
+    return call
+
+
+def turn_record(*, call: Call, speaker: str, text: str, **fields: Any) -> Turn:
+    """Append a turn as soon as it completes; the index is the next free one for the call."""
+    for _ in range(3):
+        index = (Turn.objects.filter(call=call).aggregate(m=Max("index"))["m"] or -1) + 1
+        try:
+            with transaction.atomic():
+                return Turn.objects.create(call=call, index=index, speaker=speaker, text=text, **fields)
+        except IntegrityError:
+            continue  # another writer took this index first; take the next one
+    raise RuntimeError(f"could not append a turn to call {call.pk}")
+
+
+def call_event_log(*, call: Call, kind: str, name: str = "", payload: dict | None = None) -> CallEvent:
+    return CallEvent.objects.create(call=call, kind=kind, name=name, payload=payload or {})
+
+
+def call_set_customer(*, call: Call, customer) -> None:
+    if call.customer_id != getattr(customer, "pk", None):
+        call.customer = customer
+        call.save(update_fields=["customer", "updated_at"])
+
+
+@transaction.atomic
+def call_finalize(
+    *,
+    call_id: int,
+    status: str = Call.Status.COMPLETED,
+    end_reason: str = "",
+    intent: str = "",
+) -> bool:
+    """End the call exactly once, whoever notices first (transport, session, webhook).
+
+    Returns True for the caller that finalized it. The post-call pipeline is scheduled
+    in the same transaction, so it cannot be lost between the two.
+    """
+    call = Call.objects.select_for_update().get(pk=call_id)
+    if call.is_finished:
+        return False
+    if status not in Call.TERMINAL_STATUSES:
+        raise ValueError(f"{status!r} is not a final call status")
+    if not call.can_transition(status):
+        status = Call.Status.COMPLETED if call.status == Call.Status.IN_PROGRESS else Call.Status.CANCELED
+    call.transition(status)
+    call.end_reason = end_reason[:64]
+    if intent and not call.intent:
+        call.intent = intent[:64]
+    call.save(update_fields=["status", "ended_at", "duration_seconds", "end_reason", "intent", "updated_at"])
+    call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status, payload={"end_reason": end_reason})
+
+    from calls.pipeline import pipeline_schedule
+
+    pipeline_schedule(call=call)
+    return True
+
+
+def call_attach_recording(*, call: Call, wav_bytes: bytes) -> None:
+    """Store the stereo recording (caller left, agent right) before the call is finalized."""
+    from django.core.files.base import ContentFile
+
+    if call.recording:
+        call.recording.delete(save=False)
+    call.recording.save(f"{call.public_id}.wav", ContentFile(wav_bytes), save=False)
+    call.save(update_fields=["recording", "updated_at"])
