@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from voicecrm import views
 
@@ -9,7 +10,10 @@ admin.site.site_title = "VoiceCRM"
 admin.site.index_title = "Supervisor console"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard"), name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/panels/", views.dashboard_panels, name="dashboard-panels"),
     path("admin/", admin.site.urls),
     path("api/", include("voicecrm.api")),
 ]

@@ -1,0 +1,22 @@
+# VoiceCRM: one image for the web (daphne), Celery workers and beat.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends espeak-ng libpq5 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+
+# collectstatic only needs a syntactically valid configuration, not real secrets.
+RUN DEBUG=0 SECRET_KEY=collectstatic-only-key-0123456789-abcdefghijklmnopqrstuvwxyz \
+    python manage.py collectstatic --noinput
+
+RUN useradd --create-home --uid 1000 voicecrm && mkdir -p /data/media /data/cache && chown -R voicecrm /data
+USER voicecrm
+ENV MEDIA_ROOT=/data/media SPEECH_CACHE_DIR=/data/cache TRUST_PROXY_HEADERS=1
+EXPOSE 8000
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicecrm.asgi:application"]
