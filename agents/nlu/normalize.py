@@ -66,7 +66,7 @@ _CONTRACTIONS_RE = [(re.compile(p), r) for p, r in _CONTRACTIONS]
 _ANNOTATION_RE = re.compile(r"\([^)\d]*\)|\[[^\]\d]*\]|\*[^*\d]*\*")
 # Punctuation goes, except what entities need: "12,500", "12.5", "4:30", "05/05/1980", "I-80",
 # "555-1234", "$", "@", "%". Apostrophes stay until contractions are expanded.
-_PUNCT_RE = re.compile(r"[^\w\s$@%'.,:/-]|(?<!\d)[.,:/]|[.,:/](?!\d)|(?<!\w)-|-(?!\d)")
+_PUNCT_RE = re.compile(r"[^\w\s$£€@%'.,:/-]|(?<!\d)[.,:/]|[.,:/](?!\d)|(?<!\w)-|-(?!\d)")
 _AMPM_RE = re.compile(r"\b([ap])\.\s?m\b\.?")
 _SPACE_RE = re.compile(r"\s+")
 
