@@ -166,13 +166,18 @@ def load_voice(path: Path):
 class PiperEngine(TtsEngine):
     name = "piper"
 
-    def __init__(self, voice: str | None = None, *, volume: float = 0.9) -> None:
+    def __init__(self, voice: str | None = None, *, volume: float = 0.9, noise_scale: float | None = None,
+                 noise_w_scale: float | None = None) -> None:
         from django.conf import settings
 
         self.voice = voice or settings.TTS_VOICE
         # Piper normalizes each sentence to full scale; a little headroom keeps resampling
         # and μ-law from clipping the peaks.
         self.volume = volume
+        # Piper samples noise on every call, so the same text never sounds exactly the same;
+        # both at 0.0 make it deterministic (tests), None keeps the voice's trained values.
+        self.noise_scale = noise_scale
+        self.noise_w_scale = noise_w_scale
 
     def _voice(self, voice: str | None):
         return load_voice(voice_path(voice or self.voice))
@@ -191,7 +196,8 @@ class PiperEngine(TtsEngine):
         from piper import SynthesisConfig
 
         piper_voice = self._voice(voice)
-        config = SynthesisConfig(length_scale=1.0 / _check_rate_factor(rate), volume=self.volume)
+        config = SynthesisConfig(length_scale=1.0 / _check_rate_factor(rate), volume=self.volume,
+                                 noise_scale=self.noise_scale, noise_w_scale=self.noise_w_scale)
         native = int(piper_voice.config.sample_rate)
         if sample_rate is not None:
             check_rate(sample_rate)

@@ -23,6 +23,33 @@ import numpy as np
 from .audio import FRAME_MS, AudioError, Resampler, frame_bytes, pcm16_to_float32
 
 
+class NoiseFloor:
+    """Tracks the line's background level and says whether a frame stands out from it.
+
+    The floor is a low percentile of the last `window_ms` of frame energies (minimum
+    statistics: even continuous speech has quiet frames, noise has nothing else). WebRTC's
+    VAD fires for ~80 ms at the onset of steady hiss, before it adapts; requiring frames
+    that *start* an utterance to stand `margin_db` above the floor removes those false
+    starts (and false barge-ins) without a calibration period. Only starts are gated:
+    weak phonemes sit close to the floor, and gating them would chop utterances.
+    """
+
+    def __init__(self, *, margin_db: float = 6.0, window_ms: int = 3000, percentile: float = 10.0) -> None:
+        self.margin_db = margin_db
+        self.percentile = percentile
+        self._levels: deque[float] = deque(maxlen=max(1, window_ms // FRAME_MS))
+
+    def reset(self) -> None:
+        self._levels.clear()
+
+    def stands_out(self, frame: bytes) -> bool:
+        x = np.frombuffer(frame, dtype="<i2").astype(np.float64)
+        level = 10 * np.log10(np.mean(x * x) + 1.0)  # +1: digital silence is 0 dB, not -inf
+        self._levels.append(level)
+        floor = float(np.percentile(self._levels, self.percentile))
+        return level >= floor + self.margin_db
+
+
 class Vad:
     """Scores 20 ms PCM16 mono frames. Raise AudioError for a frame of the wrong size."""
 
@@ -181,9 +208,11 @@ class Endpointer:
         min_utterance_ms: int = 160,
         preroll_ms: int = 200,
         max_utterance_ms: int = 30_000,
+        start_gate_db: float | None = 6.0,
     ) -> None:
         f = FRAME_MS
         self.vad = vad
+        self.noise_floor = NoiseFloor(margin_db=start_gate_db) if start_gate_db is not None else None
         self.rate = rate
         self.frame_size = frame_bytes(rate)
         self.start_frames = max(1, start_ms // f)
@@ -215,6 +244,8 @@ class Endpointer:
         self._paused = False
         if self.vad is not None:
             self.vad.reset()
+        if self.noise_floor is not None:
+            self.noise_floor.reset()
 
     def _ms(self, frames: int) -> int:
         return frames * FRAME_MS
@@ -234,6 +265,9 @@ class Endpointer:
                 return []
         index = self.frames_seen
         self.frames_seen += 1
+        stands_out = self.noise_floor.stands_out(frame) if self.noise_floor is not None else True
+        if not self.in_speech:
+            speech = speech and stands_out
         return self._in_speech(frame, speech, index) if self.in_speech else self._idle(frame, speech, index)
 
     def _idle(self, frame: bytes, speech: bool, index: int) -> list[EndpointEvent]:
