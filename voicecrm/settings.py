@@ -238,4 +238,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # runserver's access log has its own handler; don't print every request twice.
+    "loggers": {"django.channels.server": {"propagate": False}},
 }
