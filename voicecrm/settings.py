@@ -226,7 +226,6 @@ LLM_API_KEY = env_secret("LLM_API_KEY", "")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 8.0, minimum=0.1)
 
 # --- Telephony -----------------------------------------------------------------------------------
-TELEPHONY_PROVIDER = env_str("TELEPHONY_PROVIDER", "telephony.twilio.provider.TwilioProvider")
 TWILIO_ACCOUNT_SID = env_optional("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
 
