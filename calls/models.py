@@ -1,5 +1,7 @@
+import secrets
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -176,11 +178,19 @@ class CallEvent(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
     name = models.CharField(max_length=64, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    # Set by post-call actions: a re-run that reaches the same action finds the key taken
+    # and creates nothing (no second ticket, no second appointment).
+    idempotency_key = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["call", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call", "idempotency_key"], condition=~Q(idempotency_key=""), name="call_event_idempotency_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.name}".strip()
@@ -206,3 +216,283 @@ class InformationRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}.{self.key} = {self.value[:40]}"
+
+
+# --- Post-call analysis -------------------------------------------------------------------------
+
+
+class AnalysisStageName(models.TextChoices):
+    TRANSCRIBE = "transcribe", "Transcribe recording"
+    SUMMARIZE = "summarize", "Summarize"
+    EXTRACT = "extract", "Extract fields"
+    ACT = "act", "CRM actions"
+    NOTIFY = "notify", "Webhooks"
+    ANALYTICS = "analytics", "Analytics"
+
+
+class AnalysisBatch(models.Model):
+    """A bulk re-run started from the admin; its progress page counts the runs."""
+
+    class Kind(models.TextChoices):
+        RERUN = "rerun", "Re-run analysis"
+        REEXTRACT = "reextract", "Re-extract with the current schema"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "analysis batches"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.total} calls at {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
+
+
+class AnalysisRun(models.Model):
+    """One pass of the post-call pipeline over a call.
+
+    The row is also the outbox: it is written in the same transaction as the call's end,
+    and `dispatched_at` stays empty until the broker has accepted the first task, so a
+    periodic sweep can send what a broker outage kept back.
+    """
+
+    class Reason(models.TextChoices):
+        CALL_ENDED = "call_ended", "Call ended"
+        RERUN = "rerun", "Re-run"
+        REEXTRACT = "reextract", "Re-extract"
+        OPERATOR = "operator", "Operator command"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="analysis_runs")
+    number = models.PositiveIntegerField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    batch = models.ForeignKey(AnalysisBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveIntegerField(default=0)
+    dispatch_error = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    changes = models.JSONField(default=list, blank=True, help_text="Field-by-field changes of the extracted data.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "number"], name="analysis_run_number_unique"),
+            # The database, not only the code, guarantees one pipeline run per ended call.
+            models.UniqueConstraint(
+                fields=["call"], condition=Q(reason="call_ended"), name="analysis_one_run_per_call_end"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(dispatched_at__isnull=True), name="analysis_run_undispatched"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Analysis #{self.number} of {self.call} ({self.get_status_display()})"
+
+    @property
+    def turnaround_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.created_at).total_seconds(), 3)
+
+
+class AnalysisStage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    FINISHED = {Status.DONE, Status.FAILED, Status.SKIPPED}
+
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=16, choices=AnalysisStageName.choices)
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The Celery task that holds the stage, and until when: a redelivery of the same
+    # message may take it back at once, a different message only after the lease expires.
+    task_id = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="analysis_stage_unique_per_run")]
+
+    def __str__(self) -> str:
+        return f"{self.get_name_display()}: {self.get_status_display()}"
+
+
+class CallTranscript(models.Model):
+    """The post-call transcript of the recording, kept beside the live turns (which stay as they were)."""
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="final_transcript")
+    model = models.CharField(max_length=200)
+    beam_size = models.PositiveSmallIntegerField()
+    language = models.CharField(max_length=8, blank=True)
+    # [{"speaker": "caller"|"agent"|"mixed", "start": s, "end": s, "text": ..., "confidence": 0..1}]
+    segments = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+    elapsed_seconds = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Transcript of {self.call}"
+
+
+class AgentDailyStats(models.Model):
+    """Per agent and day, recomputed from the day's calls (so a re-run never double-counts)."""
+
+    agent = models.ForeignKey("agents.AgentConfig", on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    calls = models.PositiveIntegerField(default=0)
+    contained = models.PositiveIntegerField(default=0, help_text="Calls that ended without a transfer.")
+    containment_rate = models.FloatField(null=True, blank=True)
+    average_duration_seconds = models.FloatField(null=True, blank=True)
+    intents = models.JSONField(default=dict, blank=True)
+    analyzed_calls = models.PositiveIntegerField(default=0)
+    extraction_completeness = models.FloatField(
+        null=True, blank=True, help_text="Share of schema fields filled with valid values, over analyzed calls."
+    )
+    turns_measured = models.PositiveIntegerField(default=0)
+    voice_to_voice_p50_ms = models.PositiveIntegerField(null=True, blank=True)
+    voice_to_voice_p95_ms = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day", "agent"]
+        verbose_name = "daily agent statistics"
+        verbose_name_plural = "daily agent statistics"
+        constraints = [models.UniqueConstraint(fields=["agent", "day"], name="agent_daily_stats_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} on {self.day}"
+
+
+# --- Outbound webhooks ------------------------------------------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    CALL_STARTED = "call.started", "call.started"
+    CALL_ENDED = "call.ended", "call.ended"
+    CALL_ANALYZED = "call.analyzed", "call.analyzed"
+    TICKET_CREATED = "ticket.created", "ticket.created"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def validate_webhook_events(value) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Choose at least one event.")
+    unknown = [item for item in value if item not in WebhookEvent.values]
+    if unknown:
+        raise ValidationError(f"Unknown events: {', '.join(map(str, unknown))}. Known: {', '.join(WebhookEvent.values)}.")
+
+
+class WebhookEndpoint(models.Model):
+    """Where signed event notifications go, configured by a supervisor."""
+
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=500, help_text="Receives POST requests with a JSON body.")
+    secret = models.CharField(
+        max_length=100, default=new_webhook_secret, help_text="Signs every request (X-VoiceCRM-Signature)."
+    )
+    events = models.JSONField(default=list, validators=[validate_webhook_events])
+    agent = models.ForeignKey(
+        "agents.AgentConfig", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_endpoints",
+        help_text="Only events of this agent's calls; leave empty for all.",
+    )
+    active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def subscribes_to(self, event: str) -> bool:
+        return event in (self.events or [])
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the exact body, retried until it is accepted or 24 h pass."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32, choices=WebhookEvent.choices, db_index=True)
+    event_id = models.UUIDField(help_text="Identical for every endpoint; receivers deduplicate on it.")
+    dedupe_key = models.CharField(max_length=200)
+    call = models.ForeignKey(Call, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_deliveries")
+    body = models.TextField(help_text="Sent byte for byte on every attempt.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["endpoint", "dedupe_key"], name="webhook_delivery_once")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint}"
+
+
+class WebhookAttempt(models.Model):
+    """The delivery log: one row per HTTP request."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number}: {self.response_status or self.error[:40]}"
