@@ -137,7 +137,14 @@ CELERY_TASK_QUEUES_NAMES = ["default", "stt", "tts", "postcall"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200, minimum=60)}
 CELERY_TASK_SOFT_TIME_LIMIT = 3000
 CELERY_TASK_TIME_LIMIT = 3600
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic sweeps (run `celery -A voicecrm beat`): send post-call runs a broker outage kept
+# back, restart stalled ones, and retry webhook deliveries whose backoff has elapsed.
+POSTCALL_SWEEP_SECONDS = env_float("POSTCALL_SWEEP_SECONDS", 30.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "postcall-sweep": {"task": "calls.tasks.postcall_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS},
+    "webhook-sweep": {"task": "calls.tasks.webhook_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS},
+}
 
 # --- Auth, i18n, static, media ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -217,6 +224,22 @@ VAD_ENGINE = env_str("VAD_ENGINE", "calls.speech.vad.WebRtcVad")
 SPEECH_EXECUTION = env_choice("SPEECH_EXECUTION", "thread", {"thread", "celery"})
 SPEECH_WORKERS = env_int("SPEECH_WORKERS", 2, minimum=1)
 SPEECH_CACHE_DIR = Path(env_str("SPEECH_CACHE_DIR", str(BASE_DIR / ".cache" / "speech")))
+
+# --- Post-call pipeline --------------------------------------------------------------------
+# Recordings are transcribed with STT_POSTCALL_MODEL at this beam width, one side at a time.
+POSTCALL_STT_BEAM_SIZE = env_int("POSTCALL_STT_BEAM_SIZE", 5, minimum=1, maximum=10)
+# A stage whose worker died this many times is failed instead of being retried again.
+POSTCALL_STAGE_MAX_ATTEMPTS = env_int("POSTCALL_STAGE_MAX_ATTEMPTS", 5, minimum=1)
+
+# --- Outbound webhooks ------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+# Exponential backoff with jitter: base × 2^(attempt-1), at most the max interval, for the window.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 15.0, minimum=0.1)
+WEBHOOK_RETRY_MAX_INTERVAL_SECONDS = env_float("WEBHOOK_RETRY_MAX_INTERVAL_SECONDS", 3600.0, minimum=1.0)
+WEBHOOK_RETRY_WINDOW_HOURS = env_float("WEBHOOK_RETRY_WINDOW_HOURS", 24.0, minimum=0.001)
+# An endpoint is disabled after this many failed attempts in a row spanning at least this long.
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
+WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, minimum=0.0)
 
 # --- Dialog / LLM ----------------------------------------------------------------------------
 DIALOG_ENGINE = env_str("DIALOG_ENGINE", "agents.engine.DeterministicEngine")
