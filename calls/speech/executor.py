@@ -24,6 +24,8 @@ from .tts import Speech, split_sentences
 
 T = TypeVar("T")
 
+TRANSCRIBE_TASK = "calls.speech.tasks.speech_transcribe_task"
+SYNTHESIZE_TASK = "calls.speech.tasks.speech_synthesize_task"
 STT_TIMEOUT_S = 30.0
 TTS_TIMEOUT_S = 30.0
 
@@ -66,10 +68,18 @@ async def run_cpu(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return await loop.run_in_executor(cpu_pool(), partial(fn, *args, **kwargs))
 
 
-def _send_and_wait(task, kwargs: dict, queue: str, timeout: float) -> dict:
+def _celery_app():  # -> celery.Celery
+    from celery import current_app
+
+    from . import tasks  # noqa: F401 - registers the speech tasks with the app
+
+    return current_app._get_current_object()
+
+
+def _send_and_wait(task_name: str, kwargs: dict, queue: str, timeout: float) -> dict:
     # In eager mode apply_async runs the task right here, which is why even sending
     # happens in a waiter thread and not on the event loop.
-    result = task.apply_async(kwargs=kwargs, queue=queue)
+    result = _celery_app().tasks[task_name].apply_async(kwargs=kwargs, queue=queue)
     try:
         return result.get(timeout=timeout, disable_sync_subtasks=False)
     finally:
@@ -81,20 +91,18 @@ def _send_and_wait(task, kwargs: dict, queue: str, timeout: float) -> dict:
                 pass
 
 
-async def _via_celery(task, kwargs: dict, queue: str, timeout: float) -> dict:
+async def _via_celery(task_name: str, kwargs: dict, queue: str, timeout: float) -> dict:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_waiters(), _send_and_wait, task, kwargs, queue, timeout)
+    return await loop.run_in_executor(_waiters(), _send_and_wait, task_name, kwargs, queue, timeout)
 
 
 async def run_stt(audio: bytes, *, model: str | None = None, language: str | None = None,
                   beam_size: int = 1, word_timestamps: bool = True) -> Transcript:
     """Transcribe PCM16 mono 16 kHz without blocking the event loop."""
     if settings.SPEECH_EXECUTION == "celery":
-        from .tasks import speech_transcribe_task
-
         kwargs = {"audio_b64": base64.b64encode(audio).decode("ascii"), "model": model, "language": language,
                   "beam_size": beam_size, "word_timestamps": word_timestamps}
-        return Transcript.from_dict(await _via_celery(speech_transcribe_task, kwargs, "stt", STT_TIMEOUT_S))
+        return Transcript.from_dict(await _via_celery(TRANSCRIBE_TASK, kwargs, "stt", STT_TIMEOUT_S))
     from .registry import get_stt
 
     engine = get_stt(model)
@@ -106,10 +114,8 @@ async def run_tts(text: str, *, voice: str | None = None, rate: float | None = N
                   sample_rate: int | None = None) -> Speech:
     """Synthesize (with the fallback engine if the primary fails) without blocking the loop."""
     if settings.SPEECH_EXECUTION == "celery":
-        from .tasks import speech_synthesize_task
-
         kwargs = {"text": text, "voice": voice, "rate": rate, "sample_rate": sample_rate}
-        data = await _via_celery(speech_synthesize_task, kwargs, "tts", TTS_TIMEOUT_S)
+        data = await _via_celery(SYNTHESIZE_TASK, kwargs, "tts", TTS_TIMEOUT_S)
         return Speech(base64.b64decode(data["audio_b64"]), data["sample_rate"], data["engine"], data["text"],
                       data["fallback_reason"])
     from .tts import synthesize_with_fallback

@@ -11,6 +11,8 @@ import threading
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .stt import SttEngine
@@ -52,6 +54,17 @@ def get_vad(**kwargs) -> Vad:
 
 
 def clear_caches() -> None:
-    """Forget engine instances (tests that override the engine settings)."""
+    """Forget engine instances; loaded models stay cached in their engine modules."""
     _stt.cache_clear()
     _tts.cache_clear()
+
+
+_ENGINE_SETTINGS = {"STT_ENGINE", "STT_MODEL", "STT_THREADS", "STT_LANGUAGE", "TTS_ENGINE",
+                    "TTS_FALLBACK_ENGINE", "TTS_VOICE"}
+
+
+@receiver(setting_changed)
+def _engine_setting_changed(*, setting: str, **kwargs) -> None:
+    # override_settings in tests: engines read these settings when they are built.
+    if setting in _ENGINE_SETTINGS:
+        clear_caches()

@@ -1,7 +1,8 @@
 """Celery entry points for SPEECH_EXECUTION="celery": STT on queue "stt", TTS on "tts".
 
 Audio crosses the broker as base64 inside JSON (the default serializer); results come
-back the same way, so the result backend never sees pickles.
+back the same way, so the result backend never sees pickles. calls.speech.executor sends
+them with an explicit queue; other senders should rely on CELERY_TASK_ROUTES.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .registry import get_stt
 from .tts import synthesize_with_fallback
 
 
-@shared_task(queue="stt", acks_late=False)
+@shared_task(acks_late=False)
 def speech_transcribe_task(audio_b64: str, model: str | None = None, language: str | None = None,
                            beam_size: int = 1, word_timestamps: bool = True) -> dict:
     # acks_late off: a live turn is worthless after a redelivery minutes later.
@@ -24,7 +25,7 @@ def speech_transcribe_task(audio_b64: str, model: str | None = None, language: s
     return transcript.to_dict()
 
 
-@shared_task(queue="tts", acks_late=False)
+@shared_task(acks_late=False)
 def speech_synthesize_task(text: str, voice: str | None = None, rate: float | None = None,
                            sample_rate: int | None = None) -> dict:
     speech = synthesize_with_fallback(text, voice=voice, rate=rate, sample_rate=sample_rate)

@@ -97,13 +97,23 @@ _MAYBE_END = {"etc", "inc", "ltd", "co", "corp", "a.m", "p.m", "am", "pm", "u.s"
 _BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)(\s+)")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Drop control characters (NUL crashes espeak's phonemizer) and Piper's "[[ phonemes ]]"
+    escape, so text from callers or an LLM is always read as words."""
+    return _CONTROL.sub(" ", str(text or "")).replace("[[", "[").replace("]]", "]")
+
+
 def split_sentences(text: str) -> list[str]:
     """Split text at sentence ends, not at "Dr.", "3.5", "$10.50", "e.g." or initials.
 
-    Newlines always end a sentence (lists, addresses read out line by line).
+    Newlines always end a sentence (lists, addresses read out line by line). The text is
+    cleaned first (`clean_text`); pieces without a single letter or digit are dropped.
     """
     sentences: list[str] = []
-    for paragraph in re.split(r"\s*\n\s*", text or ""):
+    for paragraph in re.split(r"\s*\n\s*", clean_text(text)):
         start = 0
         for m in _BOUNDARY.finditer(paragraph):
             punct = m.group(1)
