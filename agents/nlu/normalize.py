@@ -44,7 +44,7 @@ _CONTRACTIONS = [
     (r"\bain't\b", "is not"),
     (r"\b(do|does|did|is|are|was|were|have|has|had|could|would|should|must|need)n'?t\b", r"\1 not"),
     (r"\bi'm\b|\bim\b", "i am"),
-    (r"\b(what|where|that|it|he|she|there|here|who|how|when|why)'?s\b(?! \w+ing\b)", r"\1 is"),
+    (r"\b(what|where|that|it|he|she|there|here|who|how|when|why)'?s\b", r"\1 is"),
     (r"\blet's\b", "let us"),
     (r"\b(i|you|we|they)'ll\b", r"\1 will"),
     (r"\b(i|you|we|they|could|would|should)'ve\b", r"\1 have"),
