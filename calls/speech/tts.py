@@ -338,6 +338,11 @@ class PhraseCache:
         parts = [self.engine.name, self.engine.voice_id(voice), rate or 1.0, text, self.sample_rate]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
+    def cached(self, text: str, *, voice: str | None = None, rate: float | None = None) -> Speech | None:
+        """The phrase if it is already in memory, else None. Never synthesizes or reads the disk,
+        so an event loop may call it directly and send only misses to a worker thread."""
+        return self._memory.get(self.key(text, voice=voice, rate=rate))
+
     def get(self, text: str, *, voice: str | None = None, rate: float | None = None) -> Speech:
         key = self.key(text, voice=voice, rate=rate)
         speech = self._memory.get(key)
