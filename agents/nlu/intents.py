@@ -66,6 +66,7 @@ years weeks days hours minutes money dollars first second third last next since 
 _SMALL_WORDS = frozenset("a an the on in to of my is it and or i me we you at for by be so".split())
 _CONVERSATIONAL_DAMPING = 0.5
 _FALLBACK_WEIGHT = 0.9
+_EXTRA_WEIGHT = 1.6  # an admin's phrase is specific: it should beat a lone built-in keyword
 
 
 def _word_pattern(phrase: str) -> str:
@@ -88,13 +89,19 @@ class IntentRecognizer:
         for intent, entries in INTENT_PATTERNS.items():
             self._patterns[intent] = [(re.compile(p), w, intent in NEGATABLE) for p, w in entries]
         examples = {intent: list(phrases) for intent, phrases in EXAMPLES.items()}
+        # Admin phrases also match approximately ("warranty clam"), since nobody writes ASR
+        # variants into a settings page.
+        self._fuzzy_phrases: list[tuple[str, str]] = []
         for intent, phrases in (extra_phrases or {}).items():
             for phrase in phrases:
                 pattern = _word_pattern(phrase)
                 if not pattern:
                     continue
-                self._patterns.setdefault(intent, []).append((re.compile(pattern), 1.6, intent in NEGATABLE))
-                examples.setdefault(intent, []).append(normalize(phrase).replace("*", "").strip())
+                self._patterns.setdefault(intent, []).append((re.compile(pattern), _EXTRA_WEIGHT, intent in NEGATABLE))
+                plain = " ".join(normalize(phrase.replace("*", " ")).split())
+                examples.setdefault(intent, []).append(plain)
+                if "*" not in phrase and len(plain) >= 8:
+                    self._fuzzy_phrases.append((intent, plain))
         self.intents: tuple[str, ...] = (*self._patterns, UNKNOWN)
         # The fuzzy fallback compares whole utterances with example phrases.
         self._example_texts = [text for phrases in examples.values() for text in phrases]
@@ -163,6 +170,11 @@ class IntentRecognizer:
                         continue
                     hits.setdefault(intent, []).append(weight)
                     break
+        for intent, phrase in self._fuzzy_phrases:
+            if intent not in hits:
+                similarity = fuzz.partial_ratio(phrase, text, score_cutoff=88)
+                if similarity:
+                    hits[intent] = [_EXTRA_WEIGHT * similarity / 100]
         scores = {intent: max(ws) + 0.3 * (sum(ws) - max(ws)) for intent, ws in hits.items()}
         return scores, negated_actions
 

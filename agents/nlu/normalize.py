@@ -103,7 +103,8 @@ _ASR = [
     (r"\bknew (?=line|account|plan|service|customer|phone|number|address|modem|router)\b", "new "),
     (r"\bon fire$", "on file"),
     (r"\bcontract and$", "contract end"),
-    (r"\b(?:ok|okay|thanks|thank you|alright|all right|bye) by$|^by$|^by (?=bye)", "bye"),
+    (r"\b(ok|okay|thanks|thank you|alright|all right|bye) by$", r"\1 bye"),
+    (r"^by$|^by (?=bye)", "bye"),
     (r"\bby bye\b", "bye bye"),
 ]
 _ASR_RE = [(re.compile(p), r) for p, r in _ASR]
@@ -171,8 +172,9 @@ def _is_strong_digit(word: str) -> bool:
     return word in UNITS or (len(word) == 1 and word.isdigit())
 
 
-def _number_kind(words: list[str], i: int) -> str | None:
-    """What kind of number token words[i] is in its context, or None if it is an ordinary word."""
+def _number_kind(words: list[str], i: int, *, in_run: bool = False) -> str | None:
+    """What kind of number token words[i] is in its context, or None if it is an ordinary word.
+    `in_run`: the word before it was read as part of a number."""
     w = words[i]
     prev = words[i - 1] if i > 0 else ""
     nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -192,7 +194,7 @@ def _number_kind(words: list[str], i: int) -> str | None:
     if w in ZEROS and w != "zero":
         # "oh" is zero only next to other digits: "five oh two", "oh seven seven ..." - not "oh, two things".
         prev_num = prev in UNITS or prev in TEENS or prev in TENS or prev.isdigit() or prev in REPEATS
-        if prev_num or (prev in ZEROS and _is_strong_digit(nxt)) or (_is_strong_digit(nxt) and (_is_strong_digit(nxt2) or nxt2 in ZEROS)):
+        if prev_num or (in_run and prev in ZEROS) or (_is_strong_digit(nxt) and (_is_strong_digit(nxt2) or nxt2 in ZEROS)):
             return "zero"
         return None
     if w in REPEATS and (_is_strong_digit(nxt) or nxt in ZEROS):
@@ -292,7 +294,7 @@ def words_to_digits(text: str) -> str:
         groups: list[_Group] = []
         group: _Group | None = None
         while i < n:
-            kind = _number_kind(words, i)
+            kind = _number_kind(words, i, in_run=i > start)
             word = words[i]
             if kind is None:
                 if word == "and" and group is not None and group.last in ("hundred", "scale") and i + 1 < n \
