@@ -68,7 +68,8 @@ def call_answer(*, call: Call) -> Call:
 def turn_record(*, call: Call, speaker: str, text: str, **fields: Any) -> Turn:
     """Append a turn as soon as it completes; the index is the next free one for the call."""
     for _ in range(3):
-        index = (Turn.objects.filter(call=call).aggregate(m=Max("index"))["m"] or -1) + 1
+        last = Turn.objects.filter(call=call).aggregate(m=Max("index"))["m"]
+        index = 0 if last is None else last + 1
         try:
             with transaction.atomic():
                 return Turn.objects.create(call=call, index=index, speaker=speaker, text=text, **fields)
