@@ -2,7 +2,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
-from agents.validators import validate_extraction_schema, validate_object, validate_rule_list, validate_string_list
+from agents.validators import validate_extraction_schema, validate_flow, validate_rule_list, validate_string_list
 
 
 class AgentConfig(models.Model):
@@ -40,8 +40,8 @@ class AgentConfig(models.Model):
     # Behaviour
     enabled_tools = models.JSONField(default=list, blank=True, validators=[validate_string_list])
     flow = models.JSONField(
-        default=dict, blank=True, validators=[validate_object],
-        help_text="Slot-filling flow for the scenario (steps, prompts, slots).",
+        default=dict, blank=True, validators=[validate_flow],
+        help_text="Slot-filling flow (docs/flows.md); empty uses the built-in flow for the scenario.",
     )
     extraction_schema = models.JSONField(
         default=dict, blank=True, validators=[validate_extraction_schema],
@@ -70,7 +70,7 @@ class AgentConfig(models.Model):
         validate_extraction_schema(self.extraction_schema)
         validate_string_list(self.enabled_tools)
         validate_rule_list(self.escalation_rules)
-        validate_object(self.flow)
+        validate_flow(self.flow)
         if self._state.adding:
             super().save(*args, **kwargs)
             return

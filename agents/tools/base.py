@@ -1,0 +1,171 @@
+"""The tool contract: a name, a JSON schema for the arguments, and a function that runs in a transaction.
+
+Every tool call goes through `tool_run()`, which checks the agent may use the tool, validates the
+arguments against the schema, checks the caller's identity where the tool needs it, runs the tool
+in a database transaction and logs a `tool_call` and a `tool_result` CallEvent on the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import jsonschema
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, transaction
+
+if TYPE_CHECKING:
+    from agents.engine import CallContext, ToolCall
+
+logger = logging.getLogger(__name__)
+
+# Verification failures allowed before verification is locked for the rest of the call.
+MAX_VERIFICATION_ATTEMPTS = 3
+
+
+class ToolError(Exception):
+    """A refusal or failure the agent can explain to the caller; the transaction is rolled back."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+
+    def as_result(self) -> dict:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict
+    func: Callable[["CallContext", dict], dict]
+    # "" (anyone), "identified" (a customer is known) or "account" (identified, and verified when
+    # the agent verifies callers: see `identity_satisfied`).
+    requires: str = ""
+    validator: Any = field(default=None, compare=False, repr=False)
+
+    def openai_schema(self) -> dict:
+        """The tool as the Chat Completions API describes it."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def tool(*, name: str, description: str, parameters: dict, requires: str = "") -> Callable:
+    """Register a tool function under `name`."""
+    jsonschema.Draft202012Validator.check_schema(parameters)
+
+    def decorator(func: Callable) -> Callable:
+        REGISTRY[name] = Tool(
+            name=name, description=description, parameters=parameters, func=func, requires=requires,
+            validator=jsonschema.Draft202012Validator(parameters, format_checker=jsonschema.FormatChecker()),
+        )
+        return func
+
+    return decorator
+
+
+def identity(ctx: "CallContext") -> dict:
+    """The caller's identity state in the call's JSON state (created on first use)."""
+    ident = ctx.state.setdefault("identity", {})
+    ident.setdefault("customer_id", ctx.customer_id)
+    ident.setdefault("verified", False)
+    ident.setdefault("attempts", 0)
+    ident.setdefault("locked", False)
+    return ident
+
+
+def agent_verifies_callers(ctx: "CallContext") -> bool:
+    """Callers must pass verify_customer before account tools run, when the agent can verify them.
+
+    The flow may say otherwise with {"identity": {"require_verification": false}}.
+    """
+    setting = (ctx.agent.flow or {}).get("identity", {}).get("require_verification")
+    if setting is not None:
+        return bool(setting)
+    return "verify_customer" in (ctx.agent.enabled_tools or [])
+
+
+def identity_satisfied(ctx: "CallContext", requires: str) -> ToolError | None:
+    if not requires:
+        return None
+    ident = identity(ctx)
+    if not ctx.customer_id:
+        return ToolError("not_identified", "The caller has not been identified yet.")
+    if requires == "account" and agent_verifies_callers(ctx) and not ident.get("verified"):
+        if ident.get("locked"):
+            return ToolError("verification_locked", "Verification is locked for this call.")
+        return ToolError("not_verified", "The caller must be verified first.")
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through Django's encoder: Decimals, dates and UUIDs become strings."""
+    import json
+
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def _log(ctx: "CallContext", kind: str, name: str, payload: dict) -> None:
+    if not ctx.call_id:
+        return
+    from calls.models import Call
+    from calls.services import call_event_log
+
+    try:
+        call_event_log(call=Call(pk=ctx.call_id), kind=kind, name=name, payload=payload)
+    except DatabaseError:
+        # Losing a log row must not lose the caller's request; the error is logged instead.
+        logger.exception("could not log %s %s on call %s", kind, name, ctx.call_id)
+
+
+def tool_run(ctx: "CallContext", name: str, arguments: dict | None) -> "ToolCall":
+    """Run one tool for the call in `ctx` and return what happened; never raises for bad input."""
+    from agents.engine import ToolCall
+
+    arguments = arguments if isinstance(arguments, dict) else {}
+    tool_ = REGISTRY.get(name)
+    _log(ctx, "tool_call", name, {"arguments": _jsonable(arguments)})
+    started = time.perf_counter()
+    if tool_ is None:
+        error: ToolError | None = ToolError("unknown_tool", f"There is no tool called {name!r}.")
+    elif name not in (ctx.agent.enabled_tools or []):
+        error = ToolError("not_allowed", f"This agent is not allowed to use {name}.")
+    else:
+        problems = sorted(tool_.validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if problems:
+            first = problems[0]
+            where = "/".join(str(p) for p in first.path) or "arguments"
+            error = ToolError("invalid_arguments", f"{where}: {first.message}")
+        else:
+            error = identity_satisfied(ctx, tool_.requires)
+    if error is None:
+        # The state is restored if the tool fails, like the database.
+        saved_state = _jsonable(ctx.state)
+        saved_customer = ctx.customer_id
+        try:
+            with transaction.atomic():
+                result = _jsonable(tool_.func(ctx, arguments) or {})
+            ok = True
+        except ToolError as exc:
+            error = exc
+        except ValidationError as exc:
+            error = ToolError("rejected", " ".join(exc.messages))
+        if error is not None:
+            ctx.state.clear()
+            ctx.state.update(saved_state)
+            ctx.customer_id = saved_customer
+    if error is not None:
+        result, ok = error.as_result(), False
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    _log(ctx, "tool_result", name, {"ok": ok, "result": result, "ms": elapsed_ms})
+    return ToolCall(name=name, arguments=arguments, result=result, ok=ok)
+
+
+def tools_for_agent(agent) -> list[Tool]:
+    return [REGISTRY[name] for name in (agent.enabled_tools or []) if name in REGISTRY]
