@@ -1,4 +1,16 @@
-"""The four demo agents: one per scenario, with greetings and extraction schemas."""
+"""The four demo agents: one per scenario, with greetings, flows and extraction schemas."""
+
+from agents.flows import default_flow
+
+
+def _flow(scenario: str, *, steps: dict | None = None, **top) -> dict:
+    """The built-in flow for `scenario` with the demo's own wording (docs/flows.md)."""
+    flow = default_flow(scenario)
+    flow.update(top)
+    for name, changes in (steps or {}).items():
+        flow["steps"][name].update(changes)
+    return flow
+
 
 DRIVER_SCHEMA = {
     "type": "object",
@@ -68,6 +80,8 @@ DEMO_AGENTS = [
         ],
         "extraction_schema": SERVICE_SCHEMA,
         "escalation_rules": [{"when": {"intent": ["complaint", "cancellation"]}, "action": "ticket", "priority": "high"}],
+        "flow": _flow("customer_service", greeting_known=(
+            "Hi {customer.first_name}, thanks for calling Northwind support, this is Joe. How can I help you today?")),
         "transfer_target": "+14155550100",
     },
     {
@@ -83,6 +97,7 @@ DEMO_AGENTS = [
             {"when": {"injury_status": ["minor", "serious"]}, "action": "urgent_ticket", "notify": "supervisors"},
             {"when": {"emergency_type": ["collision", "fire", "medical", "security"]}, "action": "urgent_ticket"},
         ],
+        "flow": _flow("driver_check_in", greeting_known="Hi {customer.first_name}, this is dispatch check-in. What's your status right now?"),
         "transfer_target": "+14155550111",
     },
     {
@@ -95,6 +110,7 @@ DEMO_AGENTS = [
         "enabled_tools": ["find_customer", "create_customer_account", "share_information", "transfer_to_human", "end_call"],
         "extraction_schema": LEAD_SCHEMA,
         "escalation_rules": [{"when": {"qualified": [True]}, "action": "follow_up_appointment", "service": "consultation"}],
+        "flow": _flow("lead_qualification"),
         "transfer_target": "+14155550122",
     },
     {
@@ -110,6 +126,10 @@ DEMO_AGENTS = [
         ],
         "extraction_schema": RECEPTION_SCHEMA,
         "escalation_rules": [],
+        "flow": _flow("reception", greeting_known=(
+            "Good day {customer.first_name}, you've reached the Northwind front desk. I can book, move or cancel appointments. "
+            "How can I help?"), steps={"book": {"prompt": (
+                "Which service would you like to book: a consultation, a fiber installation, or a repair visit?")}}),
         "transfer_target": "",
     },
 ]

@@ -135,6 +135,10 @@ def _agents() -> list[AgentConfig]:
     agents = []
     for spec in DEMO_AGENTS:
         agent, _ = AgentConfig.objects.get_or_create(slug=spec["slug"], defaults={k: v for k, v in spec.items() if k != "slug"})
+        if not agent.flow and spec.get("flow"):
+            # Agents seeded before flows existed get theirs; a flow a supervisor edited is kept.
+            agent.flow = spec["flow"]
+            agent.save(update_fields=["flow"])
         agents.append(agent)
         Route.objects.get_or_create(
             kind=Route.Kind.WIDGET_KEY, address=f"demo-{agent.slug}",
