@@ -199,15 +199,18 @@ broken down wrong right correct true bad terrible awful ridiculous urgent import
 where when which all over out off up not nothing something everything anything probably maybe
 stuck lost hurt injured fine safe alright
 """.split())
-_NAME_TOKEN = r"[A-Za-z][A-Za-z'\-]*"
+_WORD = r"[A-Za-z][A-Za-z'\-]*"
+_ONE_NAME = rf"(?P<name>{_WORD})"
+_UP_TO_TWO = rf"(?P<name>{_WORD}(?: {_WORD})?)"
+_UP_TO_THREE = rf"(?P<name>{_WORD}(?: {_WORD}){{0,2}})"
 _NAME_PATTERNS = [
-    (re.compile(r"\bmy (?:last name|surname|family name)(?: is|'s| s) (?P<name>" + _NAME_TOKEN + ")", re.I), "last"),
-    (re.compile(r"\b(?:my )?(?:first |full )?name(?: is|'s| s) (?P<name>" + _NAME_TOKEN + r"(?: " + _NAME_TOKEN + r"){0,2})", re.I), "name"),
-    (re.compile(r"\b(?:you're|you are|youre) (?:speaking|talking) (?:with|to) (?P<name>" + _NAME_TOKEN + r"(?: " + _NAME_TOKEN + r")?)", re.I), "name"),
-    (re.compile(r"\bcall me (?P<name>" + _NAME_TOKEN + ")", re.I), "name"),
+    (re.compile(rf"\bmy (?:last name|surname|family name)(?: is|'s| s) {_ONE_NAME}", re.I), "last"),
+    (re.compile(rf"\b(?:my )?(?:first |full )?name(?: is|'s| s) {_UP_TO_THREE}", re.I), "name"),
+    (re.compile(rf"\b(?:you're|you are|youre) (?:speaking|talking) (?:with|to) {_UP_TO_TWO}", re.I), "name"),
+    (re.compile(rf"\bcall me {_ONE_NAME}", re.I), "name"),
     # Whisper capitalizes names, so after "this is"/"I'm" a lowercase word is not one ("it's broken").
-    (re.compile(r"\b(?:this|it)(?: is|'s| s) (?P<name>" + _NAME_TOKEN + r"(?: " + _NAME_TOKEN + r"){0,2})", re.I), "cap"),
-    (re.compile(r"\b(?:i am|i'm|im) (?P<name>" + _NAME_TOKEN + r"(?: " + _NAME_TOKEN + r")?)", re.I), "cap"),
+    (re.compile(rf"\b(?:this|it)(?: is|'s| s) {_UP_TO_THREE}", re.I), "cap"),
+    (re.compile(rf"\b(?:i am|i'm|im) {_UP_TO_TWO}", re.I), "cap"),
 ]
 _NAME_END = re.compile(r"\b(?:speaking|here|calling|from|with|and|about|regarding|on)\b.*$", re.I)
 

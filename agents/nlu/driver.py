@@ -21,8 +21,7 @@ def is_negated(s: str, start: int, *, window: int = 3) -> bool:
     """Whether one of the `window` words before position `start` negates what follows
     ("not delayed", "no one is hurt", "nobody got injured")."""
     before = s[:start].split()[-window:]
-    before = [w for w in before]
-    return any(w in _NEGATORS for w in before) or " ".join(before[-2:]) in ("no one",)
+    return any(w in _NEGATORS for w in before)
 
 
 def _first_match(s: str, table: list[tuple[re.Pattern[str], object]], *, negatable: bool = True) -> object | None:

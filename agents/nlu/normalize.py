@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize", "words_to_digits", "ordinals_to_digits", "tokens", "UNITS", "TEENS", "TENS"]
+__all__ = ["normalize", "words_to_digits", "ordinals_to_digits", "UNITS", "TEENS", "TENS"]
 
 # --- number vocabulary ---------------------------------------------------------------
 
@@ -108,10 +108,6 @@ _ASR = [
     (r"\bby bye\b", "bye bye"),
 ]
 _ASR_RE = [(re.compile(p), r) for p, r in _ASR]
-
-
-def tokens(text: str) -> list[str]:
-    return text.split()
 
 
 def _drop_fillers(words: list[str]) -> list[str]:
@@ -220,6 +216,12 @@ class _Group:
         self.last_scale = 10**12
         self.text: str | None = None  # set for groups that are copied verbatim (digits, zeros)
 
+    @classmethod
+    def verbatim(cls, text: str) -> _Group:
+        group = cls()
+        group.text = text
+        return group
+
     def value(self) -> str:
         return self.text if self.text is not None else str(self.total + self.current)
 
@@ -275,100 +277,103 @@ def words_to_digits(text: str) -> str:
     added up: "one hundred and fifty" -> "150", "fifteen hundred" -> "1500".
     Words are matched whole, so "someone", "often" and "to go" are never touched.
     """
-    text = _HYPHEN_NUMBER_RE.sub(r"\1 \2", text)
-    raw = text.split()
+    raw = _HYPHEN_NUMBER_RE.sub(r"\1 \2", text).split()
     words = [_core(t) for t in raw]
     out: list[str] = []
     i = 0
-    n = len(raw)
-    while i < n:
+    while i < len(raw):
         kind = _number_kind(words, i)
         # A lone "one" stays a word ("no one", "this one") unless a unit follows it.
-        if kind == "unit" and words[i] == "one" and _lone_one(words, i):
-            kind = None
-        if kind is None or kind in ("hundred", "scale"):
+        if kind is None or kind in ("hundred", "scale") or (words[i] == "one" and _lone_one(words, i)):
             out.append(raw[i])
             i += 1
             continue
-        start = i
-        groups: list[_Group] = []
-        group: _Group | None = None
-        while i < n:
-            kind = _number_kind(words, i, in_run=i > start)
-            word = words[i]
-            if kind is None:
-                if word == "and" and group is not None and group.last in ("hundred", "scale") and i + 1 < n \
-                        and _number_kind(words, i + 1) in ("unit", "teen", "tens"):
-                    group.last = "and"
-                    i += 1
-                    continue
-                if word == "point" and groups + ([group] if group else []) and i + 1 < n \
-                        and _number_kind(words, i + 1) in ("unit", "zero", "numeral"):
-                    decimals = []
-                    i += 1
-                    while i < n and _number_kind(words, i) in ("unit", "zero", "numeral"):
-                        decimals.append(str(UNITS[words[i]]) if words[i] in UNITS else ("0" if words[i] in ZEROS else words[i]))
-                        i += 1
-                    last = group if group is not None else groups[-1]
-                    last.text = last.value() + "." + "".join(decimals)
-                    break
-                break
-            # Stop at punctuation that ends a clause, except commas between digits read one by one.
-            if i > start and raw[i - 1][-1:] in ".;:!?":
-                break
-            if kind == "repeat":
-                digit = words[i + 1]
-                g = _Group()
-                g.text = ("0" if digit in ZEROS else str(UNITS.get(digit, digit))) * REPEATS[word]
-                if group is not None:
-                    groups.append(group)
-                groups.append(g)
-                group = None
-                i += 2
-                continue
-            if kind in ("zero", "numeral"):
-                if kind == "numeral" and group is None and i + 1 < n and words[i + 1] in ("hundred", "thousand", "million") \
-                        and len(word) <= 3:
-                    group = _Group()
-                    group.current, group.last = int(word), "numeral"
-                    i += 1
-                    continue
-                if group is not None:
-                    groups.append(group)
-                    group = None
-                g = _Group()
-                g.text = "0" if kind == "zero" else word
-                groups.append(g)
-                i += 1
-                continue
-            if kind == "a":
-                kind, value = "unit", 1
-            else:
-                value = _value(kind, word)
-                if kind == "weak":
-                    kind = "unit"
-            if group is not None and group.accepts(kind, value):
-                group.add(kind, value)
-            elif kind in ("hundred", "scale"):
-                if group is None:
-                    break  # "hundred" after a verbatim group ("1 0 hundred"): leave it
-                break
-            else:
-                if group is not None:
-                    groups.append(group)
-                group = _Group()
-                group.add(kind, value)
+        end, digits = _read_run(words, raw, i)
+        if not digits:
+            out.append(raw[i])
             i += 1
+            continue
+        # Keep punctuation around the run: "(one two three)," -> "(123),".
+        lead = raw[i][: len(raw[i]) - len(raw[i].lstrip(_PUNCT_EDGES))]
+        trail = raw[end - 1][len(raw[end - 1].rstrip(_PUNCT_EDGES)):]
+        out.append(lead + digits + trail)
+        i = end
+    return " ".join(out)
+
+
+def _read_run(words: list[str], raw: list[str], start: int) -> tuple[int, str]:
+    """Read the run of number words from `start`: (index after it, its digits)."""
+    groups: list[_Group] = []
+    group: _Group | None = None
+
+    def close() -> None:
+        nonlocal group
         if group is not None:
             groups.append(group)
-        if not groups:
-            out.append(raw[start])
-            i = start + 1
+            group = None
+
+    i = start
+    while i < len(words):
+        # Punctuation that ends a clause ends the number; commas between digits do not.
+        if i > start and raw[i - 1][-1:] in ".;:!?":
+            break
+        word = words[i]
+        kind = _number_kind(words, i, in_run=i > start)
+        if kind is None:
+            follows = _number_kind(words, i + 1) if i + 1 < len(words) else None
+            if word == "and" and group is not None and group.last in ("hundred", "scale") \
+                    and follows in ("unit", "teen", "tens"):
+                group.last = "and"  # "one hundred and fifty"
+                i += 1
+                continue
+            if word == "point" and (group or groups):
+                close()
+                i = _read_decimals(words, i + 1, groups[-1])
+            break
+        if kind == "repeat":  # "double seven"
+            close()
+            digit = words[i + 1]
+            groups.append(_Group.verbatim(("0" if digit in ZEROS else str(UNITS.get(digit, digit))) * REPEATS[word]))
+            i += 2
             continue
-        lead = raw[start][: len(raw[start]) - len(raw[start].lstrip(_PUNCT_EDGES))]
-        trail = raw[i - 1][len(raw[i - 1].rstrip(_PUNCT_EDGES)):]
-        out.append(lead + "".join(g.value() for g in groups) + trail)
-    return " ".join(out)
+        if kind == "numeral" and group is None and len(word) <= 3 and i + 1 < len(words) \
+                and words[i + 1] in ("hundred", "thousand", "million"):
+            group = _Group()  # "5 thousand"
+            group.current, group.last = int(word), "numeral"
+            i += 1
+            continue
+        if kind in ("zero", "numeral"):
+            close()
+            groups.append(_Group.verbatim("0" if kind == "zero" else word))
+            i += 1
+            continue
+        value = 1 if kind == "a" else _value(kind, word)
+        kind = "unit" if kind in ("a", "weak") else kind
+        if group is not None and group.accepts(kind, value):
+            group.add(kind, value)
+        elif kind in ("hundred", "scale"):
+            break  # a scale that fits nothing before it ("1 0 hundred") stays a word
+        else:
+            close()
+            group = _Group()
+            group.add(kind, value)
+        i += 1
+    close()
+    return i, "".join(g.value() for g in groups)
+
+
+def _read_decimals(words: list[str], start: int, group: _Group) -> int:
+    """ "twelve point five": append the digits after "point" to `group`; return the next index."""
+    decimals = []
+    i = start
+    while i < len(words) and _number_kind(words, i, in_run=True) in ("unit", "zero", "numeral"):
+        word = words[i]
+        decimals.append(str(UNITS[word]) if word in UNITS else "0" if word in ZEROS else word)
+        i += 1
+    if not decimals:
+        return start - 1  # "twelve point" with nothing after: "point" stays a word
+    group.text = group.value() + "." + "".join(decimals)
+    return i
 
 
 _UNIT_WORDS = {

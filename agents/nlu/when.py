@@ -293,7 +293,7 @@ _NOT_AN_ETA = re.compile(r"\b(?:been|waiting|waited|ago|for the (?:last|past)|al
 def extract_eta(text: str, *, now: datetime, tz: str | tzinfo | None = None) -> datetime | None:
     """When the caller expects to arrive, as an aware datetime: "in about two hours" (now + 2h),
     "around 45 minutes", "ETA 4:30 pm", "by five" (the next 5 o'clock), "tomorrow morning"."""
-    local_now, _zone_ = _local(now, tz)
+    local_now, _ = _local(now, tz)
     s = _prepare(text)
     for pattern, repl in _DURATION_PHRASES_RE:
         s = pattern.sub(repl, s)
