@@ -16,6 +16,7 @@ urlpatterns = [
     path("dashboard/panels/", views.dashboard_panels, name="dashboard-panels"),
     path("admin/", admin.site.urls),
     path("api/", include("voicecrm.api")),
+    path("agents/", include("agents.urls")),
 ]
 
 if settings.DEBUG:
