@@ -1,0 +1,77 @@
+"""Text chat with an agent over a WebSocket, for signed-in staff: /ws/chat/<agent-slug>/.
+
+Client → server: {"type": "message", "text": "..."} or {"type": "dtmf", "digits": "123"}.
+Server → client: {"type": "reply", "sentences": [...], "text", "intent", "tool_calls", "action",
+"action_reason"}; {"type": "error", "message"}; the socket closes after a reply with an action.
+Close codes: 4403 not signed in as staff, 4404 no such active agent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
+
+from agents.services import MAX_MESSAGE_CHARS, TextSession, reply_payload, text_session_open
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    session: TextSession | None = None
+
+    @classmethod
+    async def encode_json(cls, content) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_staff:
+            await self.close(code=4403)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
+        caller = (query.get("caller") or [""])[0]
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.session = await database_sync_to_async(text_session_open)(agent_slug=slug, caller_number=caller)
+        if self.session is None:
+            await self.close(code=4404)
+            return
+        await self.accept()
+        reply = await database_sync_to_async(self.session.start)()
+        await self.send_json({**reply_payload(reply), "call_id": self.session.call_id})
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if self.session is None or self.session.ended:
+            await self.send_json({"type": "error", "message": "The conversation has ended."})
+            return
+        if not isinstance(content, dict) or content.get("type") not in ("message", "dtmf"):
+            await self.send_json({"type": "error", "message": 'Send {"type": "message", "text": "..."}.'})
+            return
+        if content["type"] == "dtmf":
+            digits = "".join(c for c in str(content.get("digits", ""))[:32] if c in "0123456789*#")
+            reply = await database_sync_to_async(self.session.respond)(dtmf=digits)
+        else:
+            text = str(content.get("text", ""))[:MAX_MESSAGE_CHARS]
+            reply = await database_sync_to_async(self.session.respond)(text=text)
+        await self.send_json(reply_payload(reply))
+        if reply.action:
+            await self.close()
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None:
+            await self.send_json({"type": "error", "message": "Text frames only."})
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self.send_json({"type": "error", "message": "Frames must be JSON."})
+            return
+        await self.receive_json(content)
+
+    async def disconnect(self, code) -> None:
+        if self.session is not None and not self.session.ended:
+            await database_sync_to_async(self.session.close)(end_reason="caller_hangup")
