@@ -1,3 +1,4 @@
 """WebSocket routes of every app, gathered in one place for asgi.py."""
 
-websocket_urlpatterns: list = []
+from agents.routing import websocket_urlpatterns as agent_websockets
+websocket_urlpatterns: list = [*agent_websockets]
