@@ -3,6 +3,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from agents.admin_actions import make_regression_test
 from calls.models import Call, CallEvent, InformationRecord, Turn
 from voicecrm.admin_tools import CrmModelAdmin, ReadOnlyInline
 
@@ -50,6 +51,7 @@ class CallAdmin(CrmModelAdmin):
     date_hierarchy = "started_at"
     show_full_result_count = False
     inlines = [TurnInline, CallEventInline, InformationInline]
+    actions = [*CrmModelAdmin.actions, make_regression_test]
     readonly_fields = [
         "public_id", "channel", "direction", "from_number", "to_number", "provider_call_id", "agent", "agent_version",
         "status", "end_reason", "started_at", "answered_at", "ended_at", "duration_seconds", "recording_player",
