@@ -282,6 +282,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp files are private; the cache is shared across workers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

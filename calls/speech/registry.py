@@ -59,7 +59,7 @@ def clear_caches() -> None:
     _tts.cache_clear()
 
 
-_ENGINE_SETTINGS = {"STT_ENGINE", "STT_MODEL", "STT_THREADS", "STT_LANGUAGE", "TTS_ENGINE",
+_ENGINE_SETTINGS = {"STT_ENGINE", "STT_MODEL", "STT_THREADS", "STT_LANGUAGE", "SPEECH_WORKERS", "TTS_ENGINE",
                     "TTS_FALLBACK_ENGINE", "TTS_VOICE"}
 
 

@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -89,6 +91,12 @@ def test_base_model_is_joined_once_atomically_and_works(tmp_path):
     # A leftover from a crashed join (wrong size) is replaced, not trusted.
     (tmp_path / "whisper-base").mkdir()
     (tmp_path / "whisper-base" / "model.bin").write_bytes(b"partial")
+    # Two processes race to join it; both must end up with the same complete model.
+    code = f"from pathlib import Path; from calls.speech.stt import _join_base_model; print(_join_base_model(Path({str(tmp_path)!r})))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    joined = tmp_path / "whisper-base"
+    assert [p.returncode for p in procs] == [0, 0] and outputs == [str(joined)] * 2
     results: list[Path] = []
     with override_settings(SPEECH_CACHE_DIR=tmp_path):
         threads = [threading.Thread(target=lambda: results.append(model_path("base"))) for _ in range(3)]
@@ -96,7 +104,6 @@ def test_base_model_is_joined_once_atomically_and_works(tmp_path):
             t.start()
         for t in threads:
             t.join()
-        joined = tmp_path / "whisper-base"
         assert results == [joined] * 3
         assert (joined / "model.bin").stat().st_size == expected
         assert sorted(p.name for p in tmp_path.iterdir()) == ["whisper-base"]  # no temp dirs left
