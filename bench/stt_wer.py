@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
-    from calls.speech.audio import read_wav, resample, read_wav_info
+    from calls.speech.audio import read_wav, read_wav_info, resample
     from calls.speech.stt import WhisperEngine
 
     if not TRANSCRIPTS.is_file():

@@ -116,7 +116,8 @@ def _part_dirs() -> list[Path]:
         try:
             dirs.append(Path(importlib.import_module(module).__file__).parent / "data")
         except ImportError as exc:
-            raise SttError(f"STT model 'base' needs the pip package {module.replace('_', '-')}", permanent=True) from exc
+            package = module.replace("_", "-")
+            raise SttError(f"STT model 'base' needs the pip package {package}", permanent=True) from exc
     return dirs
 
 

@@ -120,7 +120,8 @@ def split_sentences(text: str) -> list[str]:
             if punct.startswith(".") and len(punct.rstrip("\"'”’)]")) == 1:
                 word = re.search(r"([\w.]*)$", paragraph[start : m.start()]).group(1).lower()
                 nxt = paragraph[m.end() : m.end() + 1]
-                if word in _NEVER_END or (len(word) == 1 and word.isalpha() and word.upper() == paragraph[m.start() - 1]):
+                initial = len(word) == 1 and word.isalpha() and paragraph[m.start() - 1].isupper()
+                if word in _NEVER_END or initial:
                     continue  # a title or an initial ("J. Smith")
                 if word in _BEFORE_NUMBER and nxt.isdigit():
                     continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from calls.speech.audio import read_wav
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en")
 
 
-@lru_cache(maxsize=None)
+@cache
 def piper_engine():
     from calls.speech.tts import PiperEngine
 
@@ -20,14 +20,14 @@ def piper_engine():
     return PiperEngine("joe", noise_scale=0.0, noise_w_scale=0.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def whisper_engine():
     from calls.speech.stt import WhisperEngine
 
     return WhisperEngine("tiny.en", threads=2, language="en")
 
 
-@lru_cache(maxsize=None)
+@cache
 def say(text: str, sample_rate: int = 16000) -> bytes:
     """Piper speech for `text`, cached for the session (PCM16 mono)."""
     return piper_engine().synthesize(text, sample_rate=sample_rate).audio

@@ -109,7 +109,9 @@ def celery_worker_app(monkeypatch):
 async def test_celery_mode_through_a_worker(celery_worker_app, whisper):
     with override_settings(SPEECH_EXECUTION="celery"):
         (transcript, speech), stall = await max_loop_stall(
-            asyncio.gather(executor.run_stt(asterisk_prompt("agent-pass")), executor.run_tts("Goodbye.", sample_rate=8000))
+            asyncio.gather(
+                executor.run_stt(asterisk_prompt("agent-pass")), executor.run_tts("Goodbye.", sample_rate=8000)
+            )
         )
     assert words(transcript.text) == PROMPT and transcript.confidence > 0.5
     assert speech.engine == "piper" and speech.sample_rate == 8000 and speech.duration > 0.3

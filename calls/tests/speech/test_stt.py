@@ -92,7 +92,10 @@ def test_base_model_is_joined_once_atomically_and_works(tmp_path):
     (tmp_path / "whisper-base").mkdir()
     (tmp_path / "whisper-base" / "model.bin").write_bytes(b"partial")
     # Two processes race to join it; both must end up with the same complete model.
-    code = f"from pathlib import Path; from calls.speech.stt import _join_base_model; print(_join_base_model(Path({str(tmp_path)!r})))"
+    code = (
+        "from pathlib import Path; from calls.speech.stt import _join_base_model; "
+        f"print(_join_base_model(Path({str(tmp_path)!r})))"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     joined = tmp_path / "whisper-base"

@@ -158,7 +158,7 @@ def test_endpointing_finds_each_utterance_in_noise(vad_name, noise, rate):
     ends = [e for e in events if e.kind == "speech_end"]
     assert [e.kind for e in events if e.kind in ("discard",)] == []
     assert len(ends) == len(truth), [(e.start_ms, e.end_ms) for e in ends]
-    for end, (start_ms, end_ms) in zip(ends, truth):
+    for end, (start_ms, end_ms) in zip(ends, truth, strict=True):
         assert start_ms - 100 <= end.start_ms <= start_ms + 200
         assert end_ms - 150 <= end.end_ms <= end_ms + 250
         assert end.at_ms - end.end_ms == 300  # the endpointing silence, exactly
