@@ -225,7 +225,7 @@ def check_database(expect: dict, *, call, since: dt.datetime) -> list[str]:
             failures.append(f"{name}: expected {expect[f'{name}_count']} rows, found {len(rows)}")
         for filters in expect.get(name, []):
             if name == "appointments" and "service" in filters:
-                filters = {**filters, "service__slug": filters.pop("service")}
+                filters = {("service__slug" if k == "service" else k): v for k, v in filters.items()}
             if not any(_row_matches(row, filters) for row in rows):
                 failures.append(f"{name}: no row matches {filters}")
     if "call" in expect:
@@ -277,7 +277,8 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
                         result.failures.append(f"turn {number}: the agent already ended the call ({reply.action})")
                         break
                     text = turn.get("caller")
-                    text = "" if text is None else str(text)
+                    # YAML reads a bare yes/no as a boolean.
+                    text = "" if text is None else ({True: "yes", False: "no"}[text] if isinstance(text, bool) else str(text))
                     if "repeat" in turn:
                         text = text * int(turn["repeat"])
                     dtmf = str(turn["dtmf"]) if "dtmf" in turn else None

@@ -28,7 +28,7 @@ CUSTOMER_SERVICE = {
     "global": [
         {"dtmf": "0", "goto": "transfer"},
         {"intent": "human_agent", "goto": "transfer", "min_confidence": 0.6},
-        {"intent": "goodbye", "goto": "end", "min_confidence": 0.6},
+        {"intent": "goodbye", "goto": "end", "min_confidence": 0.6, "except": ["anything_else"]},
     ],
     "routes": {
         "greeting": "main_again", "billing_balance": "balance", "payment": "payment", "technical_support": "tech",
@@ -36,7 +36,7 @@ CUSTOMER_SERVICE = {
         "cancellation": "cancellation", "complaint": "complaint", "order_status": "orders",
         "knowledge_question": "knowledge", "human_agent": "transfer", "goodbye": "end", "open_ticket": "ticket",
         "book_appointment": "appointments_elsewhere", "reschedule_appointment": "appointments_elsewhere",
-        "cancel_appointment": "appointments_elsewhere", "availability": "appointments_elsewhere",
+        "cancel_appointment": "appointments_elsewhere", "availability": "knowledge",
         "affirm": "what_else", "deny": "anything_else",
     },
     "default_route": "knowledge",
@@ -46,7 +46,7 @@ CUSTOMER_SERVICE = {
                  "reprompt": "Sorry, I didn't catch that. You can ask about your bill, a technical problem, an order, or anything else."},
         "main_again": {"type": "route", "save_text_as": "request", "prompt": "Hello! How can I help you today?"},
         "anything_else": {"type": "route", "save_text_as": "request", "prompt": "Is there anything else I can help you with?",
-                          "routes": {"deny": "done", "affirm": "what_else"}},
+                          "routes": {"deny": "done", "goodbye": "done", "affirm": "what_else"}},
         "what_else": {"type": "route", "save_text_as": "request", "prompt": "Sure, what else can I help with?"},
 
         # Identity: the account number (or the caller ID match), then the date of birth.
@@ -167,7 +167,6 @@ DRIVER_CHECK_IN = {
         "eta": {"entity": "eta", "eager": True},
         "delay_reason": {"entity": "delay_reason", "eager": True},
         "location": {"entity": "location", "eager": True},
-        "injury_status": {"entity": "injury_status", "eager": True},
     },
     "global": [
         {"entity": "emergency", "slot": "emergency_type", "goto": "emergency", "once": True, "label": "emergency"},
@@ -344,7 +343,7 @@ RECEPTION = {
     },
     "global": [
         {"intent": "human_agent", "goto": "transfer", "min_confidence": 0.6},
-        {"intent": "goodbye", "goto": "end", "min_confidence": 0.6},
+        {"intent": "goodbye", "goto": "end", "min_confidence": 0.6, "except": ["anything_else"]},
     ],
     "routes": {
         "greeting": "main_again", "book_appointment": "book", "reschedule_appointment": "reschedule",
@@ -357,7 +356,7 @@ RECEPTION = {
         "main": {"type": "route", "save_text_as": "request",
                  "reprompt": "Sorry, I didn't catch that. I can book, move or cancel appointments, check an order, or answer questions."},
         "main_again": {"type": "route", "save_text_as": "request", "prompt": "Hello! How can I help you today?"},
-        "anything_else": {"type": "route", "prompt": "Is there anything else I can help you with?", "routes": {"deny": "done", "affirm": "what_else"}},
+        "anything_else": {"type": "route", "prompt": "Is there anything else I can help you with?", "routes": {"deny": "done", "goodbye": "done", "affirm": "what_else"}},
         "what_else": {"type": "route", "prompt": "Sure, what else can I do for you?"},
 
         # Identity: the caller ID match, or name and ZIP code; new callers get a record.

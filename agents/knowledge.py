@@ -97,7 +97,9 @@ class Bm25Index:
             df.update(doc.keys())
         n = len(self.docs)
         self.idf = {term: math.log(1 + (n - freq + 0.5) / (freq + 0.5)) for term, freq in df.items()}
-        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        # A word no entry has counts like the rarest word that some entry has: enough to lower the
+        # confidence of a partial match, not so much that one stray word sinks a good one.
+        self.unknown_idf = max(self.idf.values(), default=1.0)
 
     def search(self, query: str, *, limit: int = 3, min_confidence: float = 0.5) -> list[KnowledgeHit]:
         terms = list(dict.fromkeys(tokenize(query)))

@@ -61,10 +61,17 @@ def _name(text: str, env: Env) -> dict | None:
     return {"first": found.first or "", "last": found.last or "", "full": found.full}
 
 
+# Acknowledgements drivers and callers use that are a yes to "will you…?".
+_ACKNOWLEDGE = re.compile(r"^(?:will do|wilco|roger(?: that)?|copy(?: that)?|got it|sure thing|i will|ok will do|okay will do|"
+                          r"no problem|understood|can do|10 4|ten four)\b")
+
+
 def _yes_no(text: str, env: Env) -> str | None:
     if env.dtmf in ("1", "2"):
         return "yes" if env.dtmf == "1" else "no"
     answer = nlu.extract_yes_no(text)
+    if answer is None and _ACKNOWLEDGE.search(normalize(text)):
+        return "yes"
     return str(answer) if answer is not None else None
 
 
@@ -115,7 +122,8 @@ def _debt_types(text: str, env: Env) -> str | None:
 
 
 def _emergency(text: str, env: Env) -> str | None:
-    found = nlu.extract_emergency(text)
+    # Speech recognition splits the word: "a blow out on the I-80".
+    found = nlu.extract_emergency(re.sub(r"\bblow(?:n)? out\b", "blowout", text, flags=re.I))
     return str(found.type) if found is not None else None
 
 
@@ -179,6 +187,16 @@ def _order_number(text: str, env: Env) -> str | None:
     return m.group(1) if m else None
 
 
+_DELAY_NOT_ETA = re.compile(r"\b(?:about |around |maybe )?(?:an?|one|two|three|half an|\d+|a couple of|a few) "
+                            r"(?:hours?|hrs?|minutes?|mins?) (?:late|behind|delayed|of delay)\b", re.I)
+
+
+def _eta(text: str, env: Env) -> str | None:
+    # "an hour late" is how late the driver is, not when they arrive.
+    found = nlu.extract_eta(_DELAY_NOT_ETA.sub(" ", text), now=env.now, tz=env.tz)
+    return timezone.localtime(found).isoformat() if found else None
+
+
 def _free_text(text: str, env: Env) -> str | None:
     text = text.strip()
     return text[:500] if text else None
@@ -201,7 +219,7 @@ ENTITIES: dict[str, Callable[[str, Env], Any]] = {
     "yes_no": _yes_no,
     "datetime": lambda text, env: _when(nlu.extract_datetime(text, now=env.now, tz=env.tz)),
     "date": lambda text, env: (w if (w := _when(nlu.extract_datetime(text, now=env.now, tz=env.tz))) and w["has_date"] else None),
-    "eta": lambda text, env: (timezone.localtime(e).isoformat() if (e := nlu.extract_eta(text, now=env.now, tz=env.tz)) else None),
+    "eta": lambda text, env: _eta(text, env),
     "location": lambda text, env: nlu.extract_location(text),
     "driver_status": lambda text, env: (str(v) if (v := nlu.extract_driver_status(text)) else None),
     "delay_reason": lambda text, env: (str(v) if (v := nlu.extract_delay_reason(text)) else None),

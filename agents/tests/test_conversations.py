@@ -1,0 +1,24 @@
+"""Every scripted conversation under agents/tests/conversations/ passes on the deterministic engine."""
+
+from pathlib import Path
+
+import pytest
+
+from agents.conversations import conversations_in, results_table, run_conversation
+
+HERE = Path(__file__).parent / "conversations"
+CONVERSATIONS = conversations_in(HERE)
+
+
+def test_there_are_at_least_thirty_conversations_across_the_four_scenarios():
+    agents = {conversation.get("agent") for _, conversation in CONVERSATIONS}
+    assert len(CONVERSATIONS) >= 30
+    assert {"support", "dispatch", "leads", "reception"} <= agents
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("source, conversation", CONVERSATIONS, ids=[c.get("name", s) for s, c in CONVERSATIONS])
+def test_conversation(source, conversation):
+    result = run_conversation(conversation, source=source)
+    transcript = "\n".join(f"{who:>6}: {text}" for who, text in result.transcript)
+    assert result.passed, f"{results_table([result])}\n\n{transcript}"
