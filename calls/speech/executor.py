@@ -16,9 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import EagerResult
 from django.conf import settings
 
+from .audio import AudioError
+from .errors import SpeechError, SttError, TtsError
 from .stt import Transcript
 from .tts import Speech, split_sentences
 
@@ -91,18 +94,27 @@ def _send_and_wait(task_name: str, kwargs: dict, queue: str, timeout: float) -> 
                 pass
 
 
-async def _via_celery(task_name: str, kwargs: dict, queue: str, timeout: float) -> dict:
+async def _via_celery(task_name: str, kwargs: dict, queue: str, timeout: float, error: type[SpeechError]) -> dict:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_waiters(), _send_and_wait, task_name, kwargs, queue, timeout)
+    try:
+        return await loop.run_in_executor(_waiters(), _send_and_wait, task_name, kwargs, queue, timeout)
+    except SpeechError:
+        raise
+    except CeleryTimeoutError as exc:
+        raise error(f"no {queue} worker answered within {timeout:.0f}s") from exc
+    except Exception as exc:  # a broker outage, or the task's own error rebuilt from JSON
+        raise error(f"{queue} task failed: {type(exc).__name__}: {exc}") from exc
 
 
 async def run_stt(audio: bytes, *, model: str | None = None, language: str | None = None,
                   beam_size: int = 1, word_timestamps: bool = True) -> Transcript:
     """Transcribe PCM16 mono 16 kHz without blocking the event loop."""
     if settings.SPEECH_EXECUTION == "celery":
+        if not isinstance(audio, (bytes, bytearray, memoryview)) or len(audio) % 2:
+            raise AudioError("STT audio must be PCM16 bytes")  # fail here, not after a broker round trip
         kwargs = {"audio_b64": base64.b64encode(audio).decode("ascii"), "model": model, "language": language,
                   "beam_size": beam_size, "word_timestamps": word_timestamps}
-        return Transcript.from_dict(await _via_celery(TRANSCRIBE_TASK, kwargs, "stt", STT_TIMEOUT_S))
+        return Transcript.from_dict(await _via_celery(TRANSCRIBE_TASK, kwargs, "stt", STT_TIMEOUT_S, SttError))
     from .registry import get_stt
 
     engine = get_stt(model)
@@ -115,7 +127,7 @@ async def run_tts(text: str, *, voice: str | None = None, rate: float | None = N
     """Synthesize (with the fallback engine if the primary fails) without blocking the loop."""
     if settings.SPEECH_EXECUTION == "celery":
         kwargs = {"text": text, "voice": voice, "rate": rate, "sample_rate": sample_rate}
-        data = await _via_celery(SYNTHESIZE_TASK, kwargs, "tts", TTS_TIMEOUT_S)
+        data = await _via_celery(SYNTHESIZE_TASK, kwargs, "tts", TTS_TIMEOUT_S, TtsError)
         return Speech(base64.b64decode(data["audio_b64"]), data["sample_rate"], data["engine"], data["text"],
                       data["fallback_reason"])
     from .tts import synthesize_with_fallback

@@ -10,6 +10,8 @@ from celery.contrib.testing.worker import start_worker
 from django.test import override_settings
 
 from calls.speech import executor
+from calls.speech.audio import AudioError
+from calls.speech.errors import SttError
 from calls.speech.stt import Transcript
 from calls.speech.tts import Speech
 
@@ -116,3 +118,18 @@ async def test_celery_mode_through_a_worker(celery_worker_app, whisper):
     assert words(transcript.text) == PROMPT and transcript.confidence > 0.5
     assert speech.engine == "piper" and speech.sample_rate == 8000 and speech.duration > 0.3
     assert stall < 0.1
+
+
+async def test_celery_mode_without_a_worker_times_out_cleanly(monkeypatch):
+    app = Celery("speech-test-idle", set_as_current=False)
+    app.conf.update(broker_url="memory://", result_backend="cache+memory://", task_always_eager=False)
+    import calls.speech.tasks  # noqa: F401
+
+    monkeypatch.setattr(executor, "_celery_app", lambda: app)
+    monkeypatch.setattr(executor, "STT_TIMEOUT_S", 0.3)
+    with override_settings(SPEECH_EXECUTION="celery"):
+        with pytest.raises(SttError) as exc:
+            await executor.run_stt(b"\x00\x00" * 1600)
+        assert "no stt worker answered" in exc.value.message and not exc.value.permanent
+        with pytest.raises(AudioError):
+            await executor.run_stt(b"\x00\x00\x00")
