@@ -230,10 +230,12 @@ class Endpointer:
         self.preroll_frames = preroll_ms // f
         self.max_utterance_frames = max(self.start_window, max_utterance_ms // f)
         self.dropped_frames = 0
+        self.frames_seen = 0
         self.reset()
 
     def reset(self) -> None:
-        self.frames_seen = 0
+        """Drop the utterance in progress (e.g. the agent took the turn). The VAD and the noise
+        floor keep what they learned about the line: they belong to the call, not the turn."""
         self.in_speech = False
         self._history: deque[tuple[bytes, bool]] = deque(maxlen=self.preroll_frames + self.start_window)
         self._utterance: list[bytes] = []
@@ -242,10 +244,6 @@ class Endpointer:
         self._silence_run = 0
         self._recent: deque[bool] = deque(maxlen=self.resume_window)
         self._paused = False
-        if self.vad is not None:
-            self.vad.reset()
-        if self.noise_floor is not None:
-            self.noise_floor.reset()
 
     def _ms(self, frames: int) -> int:
         return frames * FRAME_MS

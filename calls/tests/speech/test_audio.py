@@ -40,12 +40,14 @@ def test_ulaw_known_values():
 
 
 @given(st.binary(max_size=1000))
+@settings(deadline=None)  # timing varies on shared CI machines
 def test_ulaw_decode_encode_is_identity_except_negative_zero(codes):
     again = audio.ulaw_encode(audio.ulaw_decode(codes))
     assert again == codes.replace(b"\x7f", b"\xff")
 
 
 @given(pcm_bytes)
+@settings(deadline=None)  # timing varies on shared CI machines
 def test_ulaw_encode_is_idempotent_and_error_bounded(pcm):
     once = audio.ulaw_decode(audio.ulaw_encode(pcm))
     assert audio.ulaw_decode(audio.ulaw_encode(once)) == once
@@ -60,6 +62,7 @@ def test_ulaw_rejects_odd_length_pcm():
 
 
 @given(pcm_bytes)
+@settings(deadline=None)  # timing varies on shared CI machines
 def test_pcm_float_round_trip_is_lossless(pcm):
     assert audio.float32_to_pcm16(audio.pcm16_to_float32(pcm)) == pcm
 
@@ -126,6 +129,7 @@ def test_unsupported_rates_raise_audio_error(rate):
 
 
 @given(chunks=st.lists(st.binary(max_size=900), max_size=30))
+@settings(deadline=None)  # timing varies on shared CI machines
 def test_framer_conserves_bytes(chunks):
     framer = Framer(16000)
     frames = [f for c in chunks for f in framer.push(c)]

@@ -24,7 +24,7 @@ def kinds(events):
 def test_speech_start_needs_enough_voiced_frames_in_the_window():
     ep = Endpointer(start_ms=80, start_window_ms=200, start_gate_db=None)
     assert run(ep, "1010000100") == []  # 3 voiced of 10: noise
-    ep.reset()
+    ep = Endpointer(start_ms=80, start_window_ms=200, start_gate_db=None)
     events = run(ep, "0001101100")
     assert kinds(events) == ["speech_start"]
     index, event = events[0]
@@ -68,6 +68,15 @@ def test_max_utterance_length_truncates():
     events = run(ep, "1" * 80)
     ends = [e for _, e in events if e.kind == "speech_end"]
     assert ends and ends[0].truncated and len(ends[0].audio) == 1000 * 32
+
+
+def test_reset_drops_the_utterance_but_keeps_the_timeline():
+    ep = Endpointer(start_gate_db=None)
+    assert kinds(run(ep, "1" * 10)) == ["speech_start"]
+    ep.reset()  # the agent took the turn
+    assert not ep.in_speech and ep.flush() == [] and ep.frames_seen == 10
+    events = run(ep, "1" * 10 + "0" * 15)
+    assert kinds(events) == ["speech_start", "pause", "speech_end"] and events[-1][1].start_ms == 200
 
 
 def test_flush_closes_an_open_utterance():
@@ -175,6 +184,14 @@ def test_line_noise_alone_never_starts_speech(kind):
     for vad in (WebRtcVad(3), SileroVad()):
         events = endpoint(hiss, 16000, vad)
         assert [e.kind for e in events] == [], vad.name
+
+
+@pytest.mark.slow
+def test_speech_from_the_first_frame_is_not_gated_out():
+    """The noise gate has no floor yet when the caller talks straight away."""
+    pcm = say(SENTENCES[2]) + silence(500)
+    ends = [e for e in endpoint(pcm, 16000, WebRtcVad(3)) if e.kind == "speech_end"]
+    assert len(ends) == 1 and ends[0].start_ms <= 150
 
 
 @pytest.mark.slow
