@@ -55,7 +55,7 @@ _SYNONYMS = {
 
 
 def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ness", "ies", "ied", "ed", "es", "s", "ly", "er"):
+    for suffix in ("ations", "ation", "ings", "ing", "ness", "ies", "ied", "ed", "es", "s", "ly"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             if suffix in ("ies", "ied"):
@@ -70,8 +70,8 @@ def tokenize(text: str) -> list[str]:
     for word in words:
         if word in _STOPWORDS:
             continue
-        word = _SYNONYMS.get(word, word)
-        out.append(_stem(word))
+        stem = _stem(word)
+        out.append(_stem(_SYNONYMS.get(word) or _SYNONYMS.get(stem) or word))
     return out
 
 
