@@ -11,3 +11,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # default (webhooks, sweeps), stt (transcription), tts (synthesis), postcall (analysis).
 app.conf.task_queues = [Queue(name) for name in ("default", "stt", "tts", "postcall")]
 app.autodiscover_tasks()
+# Speech tasks live below calls/ (not in calls/tasks.py), so name their module too.
+app.autodiscover_tasks(["calls.speech"])

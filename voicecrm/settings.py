@@ -124,14 +124,20 @@ else:
 
 # Celery reads every CELERY_* setting through voicecrm/celery.py.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = None
+# Results are read only by live calls whose speech runs on workers (SPEECH_EXECUTION=celery).
+CELERY_RESULT_BACKEND = env_optional("CELERY_RESULT_BACKEND") or REDIS_URL
+CELERY_RESULT_EXPIRES = 300
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ["default", "stt", "tts", "postcall"]
+# Queues are declared in voicecrm/celery.py; speech tasks go to their own.
+CELERY_TASK_ROUTES = {
+    "calls.speech.tasks.speech_transcribe_task": {"queue": "stt"},
+    "calls.speech.tasks.speech_synthesize_task": {"queue": "tts"},
+}
 # Longer than the longest task (a long recording's transcription), so an unacked
 # task is not redelivered to a second worker while the first still runs it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200, minimum=60)}
