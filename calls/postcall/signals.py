@@ -1,0 +1,42 @@
+"""Receivers connected in CallsConfig.ready(): they only queue work, the services decide.
+
+Tickets come from several places (the agent's tool during a call, the post-call rules, the
+admin, the API), so ticket.created is emitted for every new Ticket row, inside the
+transaction that wrote it. A saved AgentConfig gets its fixed phrases synthesized on the
+`tts` queue after commit.
+"""
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def ticket_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    if not created or raw:
+        return
+    from calls.webhooks import ticket_created_emit
+
+    ticket_created_emit(ticket=instance)
+
+
+def agent_config_saved(sender, instance, raw: bool = False, **kwargs) -> None:
+    if raw:
+        return
+    agent_id, version = instance.pk, instance.version
+    transaction.on_commit(lambda: agent_phrases_presynthesize_enqueue(agent_id=agent_id, version=version))
+
+
+def agent_phrases_presynthesize_enqueue(*, agent_id: int, version: int | None) -> None:
+    from calls.pipeline import PUBLISH_RETRY, _eager
+    from calls.tasks import agent_phrases_presynthesize_task
+
+    if _eager():
+        # Embedded mode has no tts worker: synthesizing here would hold up the admin's save
+        # for seconds, and the phrase cache fills on first use anyway.
+        return
+    try:
+        agent_phrases_presynthesize_task.apply_async((agent_id, version), retry=True, retry_policy=PUBLISH_RETRY)
+    except Exception as exc:  # a cold phrase is synthesized on first use; never fail the save for it
+        logger.warning("could not queue phrase pre-synthesis for agent %s: %s", agent_id, exc)

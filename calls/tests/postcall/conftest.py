@@ -1,0 +1,85 @@
+"""Fixtures for the post-call tests: demo agents, calls built from scenario scripts, eager Celery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from agents.models import AgentConfig
+from calls.models import Call
+from calls.services import call_start, turn_record
+from calls.tests.postcall.scenarios import Scenario
+from voicecrm.demo.agents import DEMO_AGENTS
+
+
+def demo_agent(slug: str) -> AgentConfig:
+    spec = next(a for a in DEMO_AGENTS if a["slug"] == slug)
+    agent = AgentConfig.objects.filter(slug=slug).first()
+    return agent or AgentConfig.objects.create(**spec)
+
+
+def consultation_service():
+    from customers.models import OpeningHours, Service
+
+    service, created = Service.objects.get_or_create(slug="consultation", defaults={"name": "Consultation",
+                                                                                    "duration_minutes": 30})
+    if created:
+        for weekday in range(7):
+            OpeningHours.objects.create(service=service, weekday=weekday, opens=dt.time(9), closes=dt.time(17))
+    return service
+
+
+def scenario_customer(scenario: Scenario):
+    from customers.models import Customer
+
+    if not scenario.customer_account:
+        return None
+    customer, _ = Customer.objects.get_or_create(
+        account_number=scenario.customer_account,
+        defaults={"first_name": "James", "last_name": "Smith", "phone": "+14155551004",
+                  "email": "james.smith@example.com"},
+    )
+    return customer
+
+
+def call_with_turns(scenario: Scenario, *, started_at: dt.datetime | None = None) -> Call:
+    """A live call of the scenario's agent with its lines as turns, not yet ended."""
+    agent = demo_agent(scenario.agent)
+    customer = scenario_customer(scenario)
+    call = call_start(channel=Call.Channel.API, agent=agent, from_number="+14155550142", customer=customer)
+    if started_at is not None:
+        Call.objects.filter(pk=call.pk).update(started_at=started_at, answered_at=started_at)
+        call.refresh_from_db()
+    t = 0
+    for speaker, text in scenario.lines:
+        duration = 300 + 60 * len(text.split())
+        turn_record(call=call, speaker=speaker, text=text, start_ms=t, end_ms=t + duration)
+        t += duration + 400
+    return call
+
+
+def assert_extracted(call: Call, scenario: Scenario) -> None:
+    data = call.structured_data
+    for name, value in scenario.expected.items():
+        assert data.get(name) == value, f"{scenario.name}: {name} = {data.get(name)!r}, expected {value!r} in {data}"
+    for name, parts in scenario.contains.items():
+        for part in parts:
+            assert part.lower() in str(data.get(name, "")).lower(), f"{scenario.name}: {name} = {data.get(name)!r} lacks {part!r}"
+
+
+@pytest.fixture
+def eager_celery():
+    """Celery runs tasks in-process, like the embedded mode, whatever REDIS_URL says."""
+    from voicecrm.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def today_noon():
+    return timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
