@@ -1,5 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class CallsConfig(AppConfig):
     name = "calls"
+
+    def ready(self) -> None:
+        from calls.postcall import signals
+
+        post_save.connect(signals.ticket_saved, sender="tickets.Ticket", dispatch_uid="calls.ticket_created_webhook")
+        post_save.connect(signals.agent_config_saved, sender="agents.AgentConfig",
+                          dispatch_uid="calls.agent_phrases_presynthesize")
