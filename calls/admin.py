@@ -1,11 +1,77 @@
 import json
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Prefetch
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from agents.admin_actions import make_regression_test
-from calls.models import Call, CallEvent, InformationRecord, Turn
+from calls.models import (
+    AgentDailyStats, AnalysisBatch, AnalysisRun, AnalysisStage, Call, CallEvent, CallTranscript, InformationRecord, Turn,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint,
+)
 from voicecrm.admin_tools import CrmModelAdmin, ReadOnlyInline
+
+STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
+STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}
+
+
+def stages_badges(run: AnalysisRun | None) -> str:
+    """One letter per stage, coloured by status: T✓ S✓ E✗ …"""
+    if run is None:
+        return "—"
+    return format_html_join(
+        " ", '<span title="{}: {}{}" style="color:{};white-space:nowrap">{}{}</span>',
+        ((s.get_name_display(), s.get_status_display(), f" — {s.error}" if s.error else "",
+          STAGE_COLOURS.get(s.status, "#888"), s.name[0].upper(), STAGE_SYMBOLS.get(s.status, "?"))
+         for s in sorted(run.stages.all(), key=lambda s: s.position)),
+    )
+
+
+def changes_table(changes: list[dict]) -> str:
+    if not changes:
+        return format_html("<em>{}</em>", "No field changed.")
+    rows = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+        ((c["field"], c["change"], json.dumps(c.get("before"), ensure_ascii=False),
+          json.dumps(c.get("after"), ensure_ascii=False)) for c in changes),
+    )
+    return format_html("<table><thead><tr><th>Field</th><th>Change</th><th>Before</th><th>After</th></tr></thead>"
+                       "<tbody>{}</tbody></table>", rows)
+
+
+class StageFailedFilter(admin.SimpleListFilter):
+    title = "failed analysis stage"
+    parameter_name = "failed_stage"
+
+    def lookups(self, request, model_admin):
+        from calls.models import AnalysisStageName
+
+        return AnalysisStageName.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        failed = AnalysisStage.objects.filter(run__call=OuterRef("pk"), name=self.value(), status=AnalysisStage.Status.FAILED)
+        return queryset.filter(Exists(failed))
+
+
+class ExtractionErrorsFilter(admin.SimpleListFilter):
+    title = "extraction errors"
+    parameter_name = "extraction_errors"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With errors"), ("no", "Without errors")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(extraction_errors=[])
+        if self.value() == "no":
+            return queryset.filter(extraction_errors=[])
+        return queryset
 
 
 class TurnInline(ReadOnlyInline):
@@ -41,9 +107,10 @@ class InformationInline(ReadOnlyInline):
 class CallAdmin(CrmModelAdmin):
     list_display = [
         "short_id", "started_at", "channel", "from_number", "customer", "agent", "status", "duration_seconds",
-        "intent", "outcome", "analysis_status",
+        "intent", "outcome", "analysis_status", "analysis_stages",
     ]
-    list_filter = ["status", "channel", "analysis_status", "direction", "sentiment", "agent", "started_at"]
+    list_filter = ["status", "channel", "analysis_status", StageFailedFilter, ExtractionErrorsFilter, "direction",
+                   "sentiment", "agent", "started_at"]
     search_fields = ["public_id", "provider_call_id", "from_number", "to_number", "customer__account_number",
                      "customer__last_name", "summary"]
     list_select_related = ["customer", "agent"]
@@ -51,12 +118,12 @@ class CallAdmin(CrmModelAdmin):
     date_hierarchy = "started_at"
     show_full_result_count = False
     inlines = [TurnInline, CallEventInline, InformationInline]
-    actions = [*CrmModelAdmin.actions, make_regression_test]
+    actions = [*CrmModelAdmin.actions, make_regression_test, "rerun_analysis", "reextract_analysis"]
     readonly_fields = [
         "public_id", "channel", "direction", "from_number", "to_number", "provider_call_id", "agent", "agent_version",
         "status", "end_reason", "started_at", "answered_at", "ended_at", "duration_seconds", "recording_player",
         "structured_data_pretty", "extraction_errors", "schema_version", "analysis_status", "analysis_error",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "analysis_overview", "final_transcript_text",
     ]
     fieldsets = [
         (None, {"fields": ["public_id", ("channel", "direction"), ("from_number", "to_number"), "provider_call_id",
@@ -66,10 +133,102 @@ class CallAdmin(CrmModelAdmin):
         ("Outcome", {"fields": ["intent", "outcome", "sentiment", "summary"]}),
         ("Extracted data", {"fields": ["structured_data_pretty", "extraction_errors", "schema_version",
                                         ("analysis_status", "analysis_error")]}),
+        ("Post-call analysis", {"fields": ["analysis_overview", "final_transcript_text"]}),
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("summary", "structured_data", "extraction_errors")
+        runs = AnalysisRun.objects.order_by("-number").prefetch_related("stages")
+        return (super().get_queryset(request).defer("summary", "structured_data", "extraction_errors")
+                .prefetch_related(Prefetch("analysis_runs", queryset=runs, to_attr="runs_newest_first")))
+
+    def get_urls(self):
+        return [
+            path("analysis/<int:batch_id>/", self.admin_site.admin_view(self.analysis_progress_view),
+                 name="calls_call_analysis_progress"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Stages")
+    def analysis_stages(self, call: Call) -> str:
+        runs = getattr(call, "runs_newest_first", None)
+        return stages_badges(runs[0] if runs else None)
+
+    @admin.display(description="Analysis runs")
+    def analysis_overview(self, call: Call) -> str:
+        runs = list(call.analysis_runs.order_by("-number").prefetch_related("stages")[:10])
+        if not runs:
+            return "No analysis yet."
+        latest = runs[0]
+        stage_rows = format_html_join(
+            "", "<tr><td>{}</td><td style='color:{}'>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((s.get_name_display(), STAGE_COLOURS.get(s.status, "#888"), s.get_status_display(), s.attempts,
+              f"{s.duration_ms} ms" if s.duration_ms is not None else "", s.error or s.detail.get("reason", ""))
+             for s in sorted(latest.stages.all(), key=lambda s: s.position)),
+        )
+        history = format_html_join(
+            "", "<li>#{} {} — {} ({}){}</li>",
+            ((r.number, r.get_reason_display(), r.get_status_display(), r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+              f": {r.error}" if r.error else "") for r in runs),
+        )
+        return format_html(
+            "<p><strong>Run #{}</strong> ({}), {}</p>"
+            "<table><thead><tr><th>Stage</th><th>Status</th><th>Attempts</th><th>Time</th><th>Error / note</th></tr>"
+            "</thead><tbody>{}</tbody></table><p>What the last extraction changed:</p>{}<p>Runs:</p><ul>{}</ul>",
+            latest.number, latest.get_reason_display(), latest.get_status_display(), stage_rows,
+            changes_table(latest.changes), history,
+        )
+
+    @admin.display(description="Post-call transcript")
+    def final_transcript_text(self, call: Call) -> str:
+        transcript = CallTranscript.objects.filter(call=call).first()
+        if transcript is None:
+            return "—"
+        lines = format_html_join(
+            "\n", "<div><span style='color:#888'>{:>6.1f}s</span> <strong>{}</strong>: {}</div>",
+            ((seg.get("start") or 0.0, seg["speaker"].capitalize(), seg["text"]) for seg in transcript.segments),
+        )
+        return format_html("<p>Whisper {}, beam {}: {} s of audio in {} s.</p>{}", transcript.model,
+                           transcript.beam_size, transcript.audio_seconds, transcript.elapsed_seconds, lines)
+
+    def _start_batch(self, request, queryset, kind: str):
+        from calls.pipeline import analysis_rerun
+
+        batch, skipped = analysis_rerun(calls=queryset.select_related("agent"), kind=kind, user=request.user)
+        if skipped:
+            self.message_user(request, f"Left out {len(skipped)}: " + "; ".join(skipped[:10]), messages.WARNING)
+        if not batch.total:
+            self.message_user(request, "Nothing to analyze.", messages.WARNING)
+            return None
+        self.message_user(request, f"{batch.get_kind_display()}: {batch.total} calls queued.")
+        return HttpResponseRedirect(reverse("admin:calls_call_analysis_progress", args=[batch.pk]))
+
+    @admin.action(description="Re-run analysis", permissions=["change"])
+    def rerun_analysis(self, request, queryset):
+        return self._start_batch(request, queryset, AnalysisBatch.Kind.RERUN)
+
+    @admin.action(description="Re-extract with the current schema", permissions=["change"])
+    def reextract_analysis(self, request, queryset):
+        return self._start_batch(request, queryset, AnalysisBatch.Kind.REEXTRACT)
+
+    def analysis_progress_view(self, request, batch_id: int):
+        from calls.pipeline import batch_progress
+
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        batch = get_object_or_404(AnalysisBatch, pk=batch_id)
+        runs = list(batch.runs.select_related("call").prefetch_related("stages").order_by("pk")[:500])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{batch.get_kind_display()} — progress",
+            "opts": self.model._meta,
+            "batch": batch,
+            "progress": batch_progress(batch),
+            "rows": [{"run": run, "stages": stages_badges(run), "changes": changes_table(run.changes)
+                      if run.status == AnalysisRun.Status.DONE else ""} for run in runs],
+        }
+        return TemplateResponse(request, "admin/calls/analysis_progress.html", context)
 
     @admin.display(description="Call", ordering="public_id")
     def short_id(self, call: Call) -> str:
@@ -115,3 +274,222 @@ class InformationRecordAdmin(CrmModelAdmin):
     search_fields = ["key", "value", "customer__account_number"]
     list_select_related = ["call", "customer"]
     raw_id_fields = ["call", "customer"]
+
+
+# --- Post-call analysis ----------------------------------------------------------------------------
+
+
+class AnalysisStageInline(ReadOnlyInline):
+    model = AnalysisStage
+    show_change_link = False
+    ordering = ["position"]
+    fields = ["name", "status", "attempts", "started_at", "finished_at", "duration_ms", "error", "detail"]
+    readonly_fields = fields
+
+
+@admin.register(AnalysisRun)
+class AnalysisRunAdmin(CrmModelAdmin):
+    list_display = ["__str__", "call", "number", "reason", "status", "stages_column", "created_at", "dispatched_at",
+                    "turnaround"]
+    list_filter = ["status", "reason", "created_at"]
+    search_fields = ["call__public_id", "error"]
+    list_select_related = ["call"]
+    raw_id_fields = ["call", "batch", "requested_by"]
+    show_full_result_count = False
+    inlines = [AnalysisStageInline]
+    readonly_fields = ["call", "number", "reason", "status", "batch", "requested_by", "dispatched_at",
+                       "dispatch_attempts", "dispatch_error", "error", "changes_view", "created_at", "started_at",
+                       "finished_at"]
+    exclude = ["changes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("stages")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Stages")
+    def stages_column(self, run: AnalysisRun) -> str:
+        return stages_badges(run)
+
+    @admin.display(description="Turnaround (s)")
+    def turnaround(self, run: AnalysisRun):
+        return run.turnaround_seconds
+
+    @admin.display(description="Field changes")
+    def changes_view(self, run: AnalysisRun) -> str:
+        return changes_table(run.changes)
+
+
+@admin.register(AnalysisBatch)
+class AnalysisBatchAdmin(CrmModelAdmin):
+    list_display = ["__str__", "kind", "requested_by", "total", "progress_link", "created_at"]
+    list_filter = ["kind"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Progress")
+    def progress_link(self, batch: AnalysisBatch) -> str:
+        from calls.pipeline import batch_progress
+
+        p = batch_progress(batch)
+        url = reverse("admin:calls_call_analysis_progress", args=[batch.pk])
+        return format_html('<a href="{}">{} of {} finished ({} failed)</a>', url, p["finished"], p["total"], p["failed"])
+
+
+@admin.register(AgentDailyStats)
+class AgentDailyStatsAdmin(CrmModelAdmin):
+    list_display = ["day", "agent", "calls", "containment_rate", "average_duration_seconds", "extraction_completeness",
+                    "voice_to_voice_p50_ms", "voice_to_voice_p95_ms", "top_intents"]
+    list_filter = ["agent", "day"]
+    date_hierarchy = "day"
+    list_select_related = ["agent"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Intents")
+    def top_intents(self, stats: AgentDailyStats) -> str:
+        return ", ".join(f"{k} {v}" for k, v in list(stats.intents.items())[:4])
+
+
+# --- Webhooks ----------------------------------------------------------------------------------------
+
+
+class WebhookDeliveryInline(ReadOnlyInline):
+    model = WebhookDelivery
+    fields = ["created_at", "event", "status", "attempts", "response_status", "next_attempt_at", "error"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    def get_queryset(self, request):
+        # The latest few only; the full log is the deliveries list.
+        qs = super().get_queryset(request)
+        ids = list(qs.order_by("-created_at").values_list("pk", flat=True)[:20])
+        return qs.filter(pk__in=ids)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(CrmModelAdmin):
+    list_display = ["name", "url", "events_list", "agent", "active", "disabled_reason", "consecutive_failures",
+                    "last_success_at", "last_failure_at"]
+    list_filter = ["active", "agent"]
+    search_fields = ["name", "url"]
+    actions = [*CrmModelAdmin.actions, "send_test_event", "enable_endpoints", "rotate_secret"]
+    inlines = [WebhookDeliveryInline]
+    fieldsets = [
+        (None, {"fields": ["name", "url", "events", "agent", "active"]}),
+        ("Signing", {"fields": ["secret_display"],
+                     "description": "Receivers verify X-VoiceCRM-Signature with this secret; see docs/webhooks.md."}),
+        ("Health", {"fields": ["disabled_reason", "disabled_at", "consecutive_failures", "failing_since",
+                               "last_success_at", "last_failure_at"]}),
+    ]
+    readonly_fields = ["secret_display", "disabled_reason", "disabled_at", "consecutive_failures", "failing_since",
+                       "last_success_at", "last_failure_at"]
+
+    @admin.display(description="Events")
+    def events_list(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.events or [])
+
+    @admin.display(description="Secret")
+    def secret_display(self, endpoint: WebhookEndpoint) -> str:
+        if not endpoint.pk:
+            return "Generated when you save."
+        request = getattr(self, "_request", None)
+        if request is not None and not self.has_change_permission(request, endpoint):
+            return endpoint.secret[:10] + "…"  # viewers see which secret, not the secret
+        return format_html("<code>{}</code>", endpoint.secret)
+
+    def get_form(self, request, obj=None, **kwargs):
+        self._request = request
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        was_active = WebhookEndpoint.objects.filter(pk=obj.pk).values_list("active", flat=True).first() if change else None
+        super().save_model(request, obj, form, change)
+        if change and obj.active and was_active is False:
+            from calls.webhooks import endpoint_enable
+
+            endpoint_enable(obj)
+
+    @admin.action(description="Send a test event", permissions=["change"])
+    def send_test_event(self, request, queryset):
+        from calls.webhooks import webhook_test_send
+
+        for endpoint in queryset:
+            webhook_test_send(endpoint=endpoint)
+        self.message_user(request, f"Test event queued for {queryset.count()} endpoint(s); see the deliveries below.")
+
+    @admin.action(description="Enable and send held deliveries", permissions=["change"])
+    def enable_endpoints(self, request, queryset):
+        from calls.webhooks import endpoint_enable
+
+        held = sum(endpoint_enable(endpoint) for endpoint in queryset)
+        self.message_user(request, f"Enabled {queryset.count()} endpoint(s); {held} held deliveries queued.")
+
+    @admin.action(description="Rotate the signing secret", permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        from calls.models import new_webhook_secret
+
+        for endpoint in queryset:
+            endpoint.secret = new_webhook_secret()
+            endpoint.save(update_fields=["secret", "updated_at"])
+        self.message_user(request, "New secrets generated: update your receivers.", messages.WARNING)
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    show_change_link = False
+    fields = ["number", "started_at", "duration_ms", "response_status", "error", "response_body"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(CrmModelAdmin):
+    list_display = ["created_at", "endpoint", "event", "status", "attempts", "response_status", "next_attempt_at",
+                    "delivered_at", "call"]
+    list_filter = ["status", "event", "endpoint", "created_at"]
+    search_fields = ["event_id", "public_id", "call__public_id", "dedupe_key"]
+    list_select_related = ["endpoint", "call"]
+    raw_id_fields = ["call"]
+    show_full_result_count = False
+    inlines = [WebhookAttemptInline]
+    actions = [*CrmModelAdmin.actions, "retry_now"]
+    exclude = ["body"]
+    readonly_fields = ["public_id", "endpoint", "event", "event_id", "dedupe_key", "call", "body_pretty", "status",
+                       "attempts", "next_attempt_at", "locked_until", "last_attempt_at", "delivered_at",
+                       "response_status", "error", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="Body")
+    def body_pretty(self, delivery: WebhookDelivery) -> str:
+        try:
+            text = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = delivery.body
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+    @admin.action(description="Retry now", permissions=["change"])
+    def retry_now(self, request, queryset):
+        from django.db import transaction
+        from django.utils import timezone
+
+        from calls.webhooks import webhook_deliveries_enqueue
+
+        ids = list(queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED).values_list("pk", flat=True))
+        WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDelivery.Status.PENDING,
+                                                          next_attempt_at=timezone.now(), created_at=timezone.now())
+        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
+        self.message_user(request, f"{len(ids)} deliveries queued again.")
