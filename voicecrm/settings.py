@@ -114,7 +114,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            # redis-py 6+ times reads out after 5 s by default, exactly the length of the layer's
+            # blocking receive (BZPOPMIN, 5 s): idle consumers then die with "Timeout reading".
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -257,6 +259,21 @@ LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 8.0, minimum=0.1)
 # --- Telephony -----------------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env_optional("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
+
+# --- Browser widget ---------------------------------------------------------------------------
+# /ws/voice/<key>/ is embedded on customers' sites: the consumer checks each widget key's own
+# allowed origins instead of ALLOWED_HOSTS. Connection attempts are counted per client IP in
+# the cache (Redis in production, so every daphne process shares the count).
+WIDGET_CONNECTIONS_PER_MINUTE = env_int("WIDGET_CONNECTIONS_PER_MINUTE", 20, minimum=1)
+# The widget sends a frame every 20 ms for the whole call; this long without one closes it.
+WIDGET_IDLE_TIMEOUT_SECONDS = env_int("WIDGET_IDLE_TIMEOUT_SECONDS", 15, minimum=2)
+# Agent audio sent but not yet reported played by the browser; beyond it the agent waits
+# (a slow client holds the session back instead of filling the socket buffer).
+WIDGET_MAX_UNPLAYED_MS = env_int("WIDGET_MAX_UNPLAYED_MS", 4000, minimum=500)
+# The largest websocket message any client may send. daphne enforces it (runserver reads this
+# setting; production passes --websocket_max_message_size) and fails the connection.
+WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16384, minimum=1024)
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = WEBSOCKET_MAX_MESSAGE_BYTES
 
 # --- Logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
