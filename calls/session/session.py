@@ -116,6 +116,7 @@ class SessionStats:
     speculative_used: int = 0
     speculative_discarded: int = 0
     dtmf_dropped: int = 0
+    client_latency_dropped: int = 0  # reports for an unknown or already stored reply
     ignored_utterances: int = 0  # caller speech over the agent that was not a barge-in
     fillers: int = 0
     reprompts: int = 0
@@ -174,6 +175,7 @@ class _Reply:
     partial: bool = False
     finished: bool = False
     tts_engine: str = ""
+    client_voice_to_voice_ms: int | None = None  # reported by the caller's browser
     gather_task: asyncio.Task | None = None
     speak_task: asyncio.Task | None = None
     task: asyncio.Task | None = None
@@ -286,6 +288,29 @@ class VoiceSession:
     def hang_up(self, reason: str = "caller_hangup") -> None:
         """The far end went away. Frames already fed are still processed first."""
         self._inbound.put_nowait(("hangup", reason, time.monotonic()))
+
+    # Optional, for transports that have them (the browser widget):
+
+    def push_to_talk(self, pressed: bool) -> None:
+        """Push-to-talk: pressing interrupts the agent at once; releasing ends the caller's
+        turn now instead of after the endpointing silence."""
+        if not self._ending:
+            self._inbound.put_nowait(("ptt", bool(pressed), time.monotonic()))
+
+    def feed_text(self, text: str) -> None:
+        """A typed caller turn (no microphone): handled like an utterance, without STT."""
+        if not self._ending and text.strip():
+            self._inbound.put_nowait(("text", text.strip(), time.monotonic()))
+
+    def report_client_latency(self, turn: int | None, ms: int) -> None:
+        """Voice-to-voice latency measured on the caller's device for agent reply `turn` (the
+        `turn` of its agent_text events; None: the current one). Stored on the agent's Turn
+        with the server's own figure; a report for a reply already stored is dropped."""
+        reply = self._reply
+        if reply is None or (turn is not None and reply.number != turn) or reply.finished:
+            self.stats.client_latency_dropped += 1
+            return
+        reply.client_voice_to_voice_ms = max(0, int(ms))
 
     # --- Lifecycle ----------------------------------------------------------------------------
 
@@ -484,6 +509,10 @@ class VoiceSession:
                 self._on_audio(payload, at)
             elif kind == "dtmf":
                 self._on_dtmf(payload, at)
+            elif kind == "ptt":
+                self._on_push_to_talk(payload, at)
+            elif kind == "text":
+                self._on_text(payload, at)
             elif kind == "hangup":
                 self._end(str(payload) or "caller_hangup", by_caller=True)
                 return
@@ -549,7 +578,8 @@ class VoiceSession:
 
     def _ignored(self, utt: _Utterance) -> bool:
         """Speech over the agent that never amounted to a barge-in (a cough, "mm-hm") is not a turn."""
-        return utt.reply is not None and not utt.barged and utt.reply is self._reply and not utt.reply.finished
+        return (utt.reply is not None and not utt.barged and utt.reply is self._reply and not utt.reply.finished
+                and not utt.reply.interrupted)  # cut off (push-to-talk, DTMF, typing): the caller has the floor
 
     def _active_reply(self) -> _Reply | None:
         reply = self._reply
@@ -594,6 +624,23 @@ class VoiceSession:
         self._dtmf_at = at
         if digit == "#":
             self._flush_dtmf()
+
+    def _on_push_to_talk(self, pressed: bool, at: float) -> None:
+        if pressed:
+            reply = self._active_reply()
+            if reply is not None and reply.interruptible and self.agent.barge_in_enabled and not reply.interrupted:
+                self._interrupt(reply, cause="push_to_talk", at=at)
+            return
+        for event in self._endpointer.flush():  # released: the utterance ends here
+            self._on_endpoint(event, at)
+
+    def _on_text(self, text: str, at: float) -> None:
+        self._caller_quiet_since = at
+        reply = self._active_reply()
+        if reply is not None and reply.interruptible and self.agent.barge_in_enabled and not reply.interrupted:
+            self._interrupt(reply, cause="text", at=at)
+        if not self._goodbye:
+            self._last_handler = self._track(self._handle_text(text, at), self._handlers)
 
     def _flush_dtmf(self) -> None:
         digits, self._dtmf = self._dtmf, ""
@@ -657,6 +704,15 @@ class VoiceSession:
             return
         await self._answer(text=text, last_voiced_at=last_voiced_at, endpoint_at=endpoint_at,
                            transcript_at=transcript_at)
+
+    async def _handle_text(self, text: str, at: float) -> None:
+        previous = self._last_handler if self._last_handler is not asyncio.current_task() else None
+        if previous is not None and not previous.done():
+            await asyncio.wait({previous})
+        self._emit({"type": "caption", "text": text, "final": True})
+        self._write(services.turn_record, call=self.call, speaker=Turn.Speaker.CALLER, text=text,
+                    start_ms=_ms(at - self._t0))
+        await self._answer(text=text, last_voiced_at=None, endpoint_at=at, transcript_at=at)
 
     async def _handle_dtmf(self, digits: str) -> None:
         previous = self._last_handler if self._last_handler is not asyncio.current_task() else None
@@ -932,6 +988,7 @@ class VoiceSession:
             if reply.first_audio_at else None,
             voice_to_voice_ms=_ms(reply.first_frame_at - reply.last_voiced_at)
             if reply.first_frame_at and reply.last_voiced_at else None,
+            client_voice_to_voice_ms=reply.client_voice_to_voice_ms,
             tts_engine=reply.tts_engine,
         )
 
