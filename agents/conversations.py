@@ -27,6 +27,7 @@ call (fields of the Call row). See docs/flows.md for examples.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import time
@@ -237,8 +238,13 @@ def check_database(expect: dict, *, call, since: dt.datetime) -> list[str]:
 
 # --- running ------------------------------------------------------------------------------------
 
-def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngine | None = None) -> ConversationResult:
-    """Play one conversation against the engine, inside a transaction that is rolled back."""
+def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngine | None = None,
+                     rollback: bool = True) -> ConversationResult:
+    """Play one conversation against the engine, inside a transaction that is rolled back.
+
+    With `rollback=False` (benchmarks on a throwaway database) every write commits as it would
+    on a live call, and the rows stay.
+    """
     from calls.models import Call
     from calls.services import call_start, turn_record
     from customers.models import Customer
@@ -248,7 +254,7 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
     result = ConversationResult(name=str(conversation.get("name", source)), source=source, passed=False)
     turns = conversation.get("turns") or []
     try:
-        with transaction.atomic():
+        with transaction.atomic() if rollback else contextlib.nullcontext():
             since = timezone.now()
             agent = _agent(conversation.get("agent", "support"))
             _setup(conversation.get("setup") or {})
@@ -294,7 +300,8 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
                 for failure in check_reply(expect, reply, customer_account=account()):
                     result.failures.append(f"turn {number}: {failure}")
             result.failures += check_database(conversation.get("expect") or {}, call=call, since=since)
-            transaction.set_rollback(True)
+            if rollback:
+                transaction.set_rollback(True)
     except ConversationError as exc:
         result.failures.append(str(exc))
     result.passed = not result.failures

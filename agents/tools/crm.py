@@ -525,18 +525,19 @@ def share_information(ctx: "CallContext", args: dict) -> dict:
     from calls.models import InformationRecord
 
     shared = ctx.state.setdefault("shared", {}).setdefault(args["category"], {})
-    saved = 0
+    rows = []
     for key, value in args["items"].items():
         if value is None or value == "":
             continue
         text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
         shared[key] = value
-        if ctx.call_id:
-            InformationRecord.objects.update_or_create(
-                call_id=ctx.call_id, category=args["category"], key=key,
-                defaults={"value": text[:5000], "customer_id": ctx.customer_id},
-            )
-        saved += 1
+        rows.append(InformationRecord(call_id=ctx.call_id, category=args["category"], key=key, value=text[:5000],
+                                      customer_id=ctx.customer_id))
+    if ctx.call_id and rows:
+        # One upsert for all the facts: a later answer replaces an earlier one for the same key.
+        InformationRecord.objects.bulk_create(rows, update_conflicts=True, unique_fields=["call", "category", "key"],
+                                              update_fields=["value", "customer"])
+    saved = len(rows)
     return {"saved": saved, "category": args["category"]}
 
 
