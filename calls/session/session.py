@@ -478,8 +478,8 @@ class VoiceSession:
     def _emit(self, event: SessionEvent) -> None:
         self._events.put_nowait(event)
 
-    def _state(self, state: str) -> None:
-        self._emit({"type": "state", "state": state})
+    def _state(self, state: str, *, turn: int | None = None) -> None:
+        self._emit({"type": "state", "state": state} if turn is None else {"type": "state", "state": state, "turn": turn})
 
     async def _send_events(self) -> None:
         while True:
@@ -896,7 +896,7 @@ class VoiceSession:
             reply.filler_first_frame_at = reply.filler_first_frame_at or at
             reply.filler_last_frame_at = at + FRAME_S
 
-        await self._playout.mark(lambda: self._state("speaking"), epoch=reply.epoch)
+        await self._playout.mark(lambda: self._state("speaking", turn=reply.number), epoch=reply.epoch)
         for frame in iter_frames(speech.audio, self.out_rate):
             if not await self._playout.put(frame, on_sent=sent, unit=unit, epoch=reply.epoch):
                 return
@@ -908,7 +908,7 @@ class VoiceSession:
 
         def started() -> None:
             if first:
-                self._state("speaking")
+                self._state("speaking", turn=reply.number)
             self._emit({"type": "agent_text", "text": text, "turn": reply.number})
 
         def sent(samples: int, at: float) -> None:

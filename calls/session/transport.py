@@ -25,7 +25,7 @@ EventType = Literal["state", "caption", "agent_text", "clear", "transfer", "ende
 class SessionEvent(TypedDict, total=False):
     """What `Transport.send_event` receives (JSON-serializable).
 
-    {"type": "state", "state": "listening" | "thinking" | "speaking"}
+    {"type": "state", "state": "listening" | "thinking" | "speaking"}   "turn": int when speaking
     {"type": "caption", "text": str, "final": bool}     caller speech; partial while they pause
     {"type": "agent_text", "text": str, "turn": int}      a sentence, when its audio starts
     {"type": "clear"}                                     barge-in: drop audio not yet played
