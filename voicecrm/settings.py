@@ -139,6 +139,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "calls.speech.tasks.speech_transcribe_task": {"queue": "stt"},
     "calls.speech.tasks.speech_synthesize_task": {"queue": "tts"},
+    # Post-call pipeline: transcription on stt, analysis on postcall, webhooks and sweeps on default.
+    "calls.tasks.call_transcribe_task": {"queue": "stt"},
+    "calls.tasks.call_summarize_task": {"queue": "postcall"},
+    "calls.tasks.call_extract_task": {"queue": "postcall"},
+    "calls.tasks.call_act_task": {"queue": "postcall"},
+    "calls.tasks.call_notify_task": {"queue": "default"},
+    "calls.tasks.call_analytics_task": {"queue": "postcall"},
+    "calls.tasks.webhook_deliver_task": {"queue": "default"},
+    "calls.tasks.postcall_sweep_task": {"queue": "default"},
+    "calls.tasks.webhook_sweep_task": {"queue": "default"},
+    "calls.tasks.agent_phrases_presynthesize_task": {"queue": "tts"},
 }
 # Longer than the longest task (a long recording's transcription), so an unacked
 # task is not redelivered to a second worker while the first still runs it.
@@ -150,8 +161,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # back, restart stalled ones, and retry webhook deliveries whose backoff has elapsed.
 POSTCALL_SWEEP_SECONDS = env_float("POSTCALL_SWEEP_SECONDS", 30.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
-    "postcall-sweep": {"task": "calls.tasks.postcall_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS},
-    "webhook-sweep": {"task": "calls.tasks.webhook_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS},
+    # A sweep still queued when the next is due is worthless: let it expire.
+    "postcall-sweep": {"task": "calls.tasks.postcall_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS,
+                       "options": {"expires": POSTCALL_SWEEP_SECONDS}},
+    "webhook-sweep": {"task": "calls.tasks.webhook_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS,
+                      "options": {"expires": POSTCALL_SWEEP_SECONDS}},
 }
 
 # --- Auth, i18n, static, media ---------------------------------------------------------
