@@ -46,45 +46,46 @@ def _run_stage(task, run_id: int, name: str) -> str | None:
     return next_stage
 
 
-def _stage_options(name: str, queue: str) -> dict:
+def _stage_options(name: str) -> dict:
+    # Queues come from CELERY_TASK_ROUTES (settings): stt for transcription, postcall for analysis.
     limit = stage_time_limit(name)
     return {
-        "bind": True, "queue": queue, "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
+        "bind": True, "acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
         "max_retries": STAGE_MAX_RETRIES, "soft_time_limit": limit - 60, "time_limit": limit,
     }
 
 
-@shared_task(**_stage_options("transcribe", "stt"))
+@shared_task(**_stage_options("transcribe"))
 def call_transcribe_task(self, run_id: int):
     return _run_stage(self, run_id, "transcribe")
 
 
-@shared_task(**_stage_options("summarize", "postcall"))
+@shared_task(**_stage_options("summarize"))
 def call_summarize_task(self, run_id: int):
     return _run_stage(self, run_id, "summarize")
 
 
-@shared_task(**_stage_options("extract", "postcall"))
+@shared_task(**_stage_options("extract"))
 def call_extract_task(self, run_id: int):
     return _run_stage(self, run_id, "extract")
 
 
-@shared_task(**_stage_options("act", "postcall"))
+@shared_task(**_stage_options("act"))
 def call_act_task(self, run_id: int):
     return _run_stage(self, run_id, "act")
 
 
-@shared_task(**_stage_options("notify", "default"))
+@shared_task(**_stage_options("notify"))
 def call_notify_task(self, run_id: int):
     return _run_stage(self, run_id, "notify")
 
 
-@shared_task(**_stage_options("analytics", "postcall"))
+@shared_task(**_stage_options("analytics"))
 def call_analytics_task(self, run_id: int):
     return _run_stage(self, run_id, "analytics")
 
 
-@shared_task(queue="default", ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120,
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=5, retry_jitter=True, max_retries=5)
 def webhook_deliver_task(delivery_id: int):
     from calls.webhooks import webhook_delivery_attempt
@@ -92,19 +93,19 @@ def webhook_deliver_task(delivery_id: int):
     return webhook_delivery_attempt(delivery_id=delivery_id)
 
 
-@shared_task(queue="default", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
 def postcall_sweep_task():
     return postcall_sweep()
 
 
-@shared_task(queue="default", ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
 def webhook_sweep_task():
     from calls.webhooks import webhook_sweep
 
     return webhook_sweep()
 
 
-@shared_task(queue="tts", ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=240, time_limit=300,
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=240, time_limit=300,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=5, retry_jitter=True, max_retries=3)
 def agent_phrases_presynthesize_task(agent_id: int, version: int | None = None):
     from calls.postcall.phrases import agent_phrases_presynthesize

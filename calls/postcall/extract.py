@@ -176,7 +176,15 @@ def _env(call: Call):
     return Env(state={}, now=call.started_at)
 
 
+# Whisper writes "4:30 this afternoon" as "430" or "4.30" now and then; the time readers want "4:30".
+_RUN_TOGETHER_TIME = re.compile(
+    r"\b(1[0-2]|[1-9])[.]?([0-5]\d)\b(?=\s*(?:a\.?m\b|p\.?m\b|o'?clock|this|in the|tonight|tomorrow))", re.I
+)
+
+
 def _entity(entity: str, text: str, env) -> Any:
+    if entity in ("eta", "datetime", "date"):
+        text = _RUN_TOGETHER_TIME.sub(r"\1:\2", text)
     if entity == "number":
         from agents.nlu.normalize import normalize
 
@@ -276,7 +284,8 @@ def _read(plan: FieldPlan, text: str, env) -> Any:
 
 
 _ACKNOWLEDGED = re.compile(
-    r"\b(?:will do|i will|i'll do|got it|understood|noted|roger|copy that|sounds good|no problem|okay|ok|sure)\b", re.I
+    r"\b(?:will do|we'?ll do|i will|i'll do|got it|understood|noted|roger|copy that|sounds good|no problem|okay|ok|sure)\b",
+    re.I
 )
 # Fields about an emergency are only read when the caller reported one.
 EMERGENCY_FIELDS = {"emergency_type", "injury_status", "safety_status", "load_secure"}

@@ -111,33 +111,80 @@ def join_regions(pcm: bytes, regions: list[Region], rate: int = ENGINE_RATE) -> 
     return b"".join(parts), placed
 
 
-def _to_original(t: float, placed: list[Region]) -> tuple[int, float]:
-    """(region index, original time) of a time in the joined audio."""
-    best = 0
+def _to_original(t: float, region: Region) -> float:
+    return min(region.end, region.start + max(0.0, t - region.joined_start))
+
+
+def _region_of(start: float, end: float, placed: list[Region]) -> int:
+    """The region a word belongs to: the one it overlaps most, else the next one. Whisper often
+    starts a word early, in the silence before it, so the midpoint alone misplaces first words."""
+    best, best_overlap = None, 0.0
     for i, r in enumerate(placed):
-        if r.joined_start <= t:
-            best = i
-    r = placed[best]
-    return best, min(r.end, r.start + max(0.0, t - r.joined_start))
+        overlap = min(end, r.joined_start + (r.end - r.start)) - max(start, r.joined_start)
+        if overlap > best_overlap:
+            best, best_overlap = i, overlap
+    if best is not None:
+        return best
+    # Wholly inside a gap: it opens the next region more often than it closes the last.
+    return next((i for i, r in enumerate(placed) if r.joined_start >= end), len(placed) - 1)
+
+
+def _glued(words: list, text: str) -> list[bool]:
+    """Whether each word follows the previous one without a space ("I-80", "$25,000").
+
+    Word tokens lose their leading space, so each is looked up in the transcript's text, in
+    order, to see whether a space came before it."""
+    glued, pos = [], 0
+    for i, w in enumerate(words):
+        token = w.text
+        found = text.find(token, pos) if token else -1
+        if found >= 0 and found - pos <= 3:
+            glued.append(i > 0 and found == pos)
+            pos = found + len(token)
+        else:
+            glued.append(i > 0 and token[:1] in "-,.%'")
+    return glued
+
+
+def _move_dangling_words(by_region: dict[int, list[int]], words: list) -> None:
+    """Words after a region's last full stop that open the next utterance ("…a month. It's" +
+    "maria.garcia at example.com") move to it: timings at a pause are the least reliable."""
+    regions = sorted(by_region)
+    for here, after in zip(regions, regions[1:]):
+        positions = by_region[here]
+        ends = [n for n, i in enumerate(positions) if words[i].text.rstrip()[-1:] in ".?!"]
+        if not ends or ends[-1] == len(positions) - 1:
+            continue
+        tail = positions[ends[-1] + 1:]
+        if len(tail) <= 3:
+            by_region[here] = positions[:ends[-1] + 1]
+            by_region[after] = tail + by_region[after]
 
 
 def side_segments(transcript: Transcript, placed: list[Region], speaker: str) -> list[dict]:
-    """One segment per speech region, from the words whose middle falls in it."""
-    by_region: dict[int, list] = {}
-    for w in transcript.words:
-        index, _ = _to_original((w.start + w.end) / 2, placed)
-        by_region.setdefault(index, []).append(w)
+    """One segment per speech region, from the words that fall in it."""
     if not transcript.words and transcript.text.strip() and placed:  # an engine without word timings
         return [{"speaker": speaker, "start": round(placed[0].start, 2), "end": round(placed[-1].end, 2),
                  "text": transcript.text.strip(), "confidence": transcript.confidence}]
+    glued = _glued(transcript.words, transcript.text)
+    by_region: dict[int, list[int]] = {}
+    for i, w in enumerate(transcript.words):
+        by_region.setdefault(_region_of(w.start, w.end, placed), []).append(i)
+    _move_dangling_words(by_region, transcript.words)
     segments = []
     for index in sorted(by_region):
-        words = by_region[index]
-        text = " ".join(w.text for w in words).strip()
+        positions = by_region[index]
+        words = [transcript.words[i] for i in positions]
+        text = ""
+        for n, i in enumerate(positions):
+            token = transcript.words[i].text
+            text += token if n == 0 or glued[i] else " " + token
+        text = text.strip()
         if not text:
             continue
-        _, start = _to_original(words[0].start, placed[index:index + 1] or placed)
-        _, end = _to_original(words[-1].end, placed[index:index + 1] or placed)
+        region = placed[index]
+        start = _to_original(words[0].start, region)
+        end = _to_original(words[-1].end, region)
         segments.append({
             "speaker": speaker,
             "start": round(start, 2),

@@ -83,3 +83,67 @@ def eager_celery():
 @pytest.fixture
 def today_noon():
     return timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+# --- Real processes (the reliability tests) --------------------------------------------------------
+
+class Processes:
+    def __init__(self, redis, worker, beat, fault_dir) -> None:
+        self.redis, self.worker, self.beat, self.fault_dir = redis, worker, beat, fault_dir
+
+    def arm(self, point: str) -> None:
+        (self.fault_dir / f"{point}.arm").write_text("")
+
+    def fired_pid(self, point: str) -> int | None:
+        path = self.fault_dir / f"{point}.fired"
+        text = path.read_text().strip() if path.exists() else ""
+        return int(text) if text else None
+
+
+@pytest.fixture(scope="session")
+def postcall_processes(django_db_setup, tmp_path_factory):
+    from calls.tests.postcall.harness import CeleryProcess, RedisServer, point_app_at, process_env
+    from voicecrm.celery import app
+
+    workdir = tmp_path_factory.mktemp("postcall-processes")
+    fault_dir = workdir / "faults"
+    fault_dir.mkdir()
+    redis = RedisServer(workdir)
+    redis.start()
+    env = process_env(redis_url=redis.url, fault_dir=fault_dir)
+    worker = CeleryProcess(
+        "worker",
+        ["worker", "-Q", "default,stt,tts,postcall", "-c", "2", "-n", f"postcall-test-{redis.port}@%h",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
+        env, workdir, "ready.",
+    )
+    beat = CeleryProcess("beat", ["beat", "-s", str(workdir / "beat-schedule"), "--loglevel", "INFO"], env, workdir,
+                         "beat: Starting")
+    previous = (app.conf.broker_url, app.conf.task_always_eager)
+    try:
+        worker.start()
+        beat.start()
+        point_app_at(redis.url)
+        yield Processes(redis, worker, beat, fault_dir)
+    finally:
+        beat.stop()
+        worker.stop()
+        redis.stop()
+        point_app_at(previous[0])
+        app.conf.task_always_eager = previous[1]
+
+
+@pytest.fixture
+def processes(postcall_processes):
+    """The shared worker, beat and Redis, checked alive before each test; logs shown on failure."""
+    procs = postcall_processes
+    if not procs.redis.ping():
+        procs.redis.start()
+    for proc in (procs.worker, procs.beat):
+        if proc.proc is None or proc.proc.poll() is not None:
+            proc.start()
+    for leftover in procs.fault_dir.iterdir():
+        leftover.unlink()
+    yield procs
+    print("---- worker log ----\n" + procs.worker.tail(80))
+    print("---- beat log ----\n" + procs.beat.tail(10))

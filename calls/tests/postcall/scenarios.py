@@ -25,7 +25,7 @@ CHECK_IN = Scenario(
     lines=[
         ("agent", "Hi, this is dispatch check-in. What's your status right now?"),
         ("caller", "Hi, I'm running about an hour late. There's heavy traffic on I-80 near Reno."),
-        ("agent", "Got it, you're delayed by traffic near Reno. What's your new ETA?"),
+        ("agent", "Got it, you're delayed by traffic near Reno. When do you expect to arrive?"),
         ("caller", "Around four thirty this afternoon."),
         ("agent", "Thanks. Please remember to upload the proof of delivery when you unload."),
         ("caller", "Will do, thanks."),
@@ -74,7 +74,7 @@ LEAD = Scenario(
         ("agent", "And what is your monthly income?"),
         ("caller", "About four thousand two hundred dollars a month."),
         ("agent", "What's the best email address to reach you?"),
-        ("caller", "maria dot garcia at example dot com."),
+        ("caller", "It's maria dot garcia at example dot com."),
         ("agent", "Good news, you qualify for our program. A specialist will call you for a free consultation."),
         ("caller", "Great, thank you."),
     ],
