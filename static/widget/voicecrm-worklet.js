@@ -8,7 +8,8 @@
  * voicecrm-player: agent audio (Float32 at the context rate, posted by the page) through a small
  *   jitter buffer: playback starts once 60 ms are queued (or 100 ms after the first chunk), and a
  *   "clear" message empties the queue at once. It posts "started" with the audio-clock time of the
- *   first sample it plays after being idle, which the page uses to measure voice-to-voice latency.
+ *   first sample it plays after being idle, which the page uses to measure voice-to-voice latency,
+ *   and how much audio it has consumed (played or cleared), which the page reports for flow control.
  */
 /* global sampleRate, currentTime, registerProcessor, AudioWorkletProcessor */
 
@@ -131,6 +132,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.prebuffer = Math.round(sampleRate * 0.06);
     this.maxWait = Math.round(sampleRate * 0.1);
     this.played = 0; // samples of agent audio played so far
+    this.dropped = 0; // samples thrown away by "clear"
     this.sinceReport = 0;
     this.port.onmessage = (event) => {
       const data = event.data;
@@ -139,14 +141,14 @@ class PlayerProcessor extends AudioWorkletProcessor {
         this.buffered += data.length;
       } else if (data && data.type === "clear") {
         const dropped = this.buffered;
+        this.dropped += dropped;
         this.queue = [];
         this.offset = 0;
         this.buffered = 0;
         this.waited = 0;
-        if (this.playing) {
-          this.playing = false;
-          this.port.postMessage({ type: "stopped", reason: "clear", dropped, played: this.played });
-        }
+        const wasPlaying = this.playing;
+        this.playing = false;
+        this.port.postMessage({ type: "cleared", wasPlaying, dropped, played: this.played, consumed: this.played + this.dropped });
       }
     };
   }
@@ -160,7 +162,7 @@ class PlayerProcessor extends AudioWorkletProcessor {
       if (this.buffered >= this.prebuffer || this.waited >= this.maxWait) {
         this.playing = true;
         this.waited = 0;
-        this.port.postMessage({ type: "started", time: currentTime, played: this.played });
+        this.port.postMessage({ type: "started", time: currentTime, played: this.played, consumed: this.played + this.dropped });
       }
     }
     if (this.playing) {
@@ -182,10 +184,10 @@ class PlayerProcessor extends AudioWorkletProcessor {
       if (written < n) {
         out.fill(0, written);
         this.playing = false;
-        this.port.postMessage({ type: "drained", time: currentTime + written / sampleRate, played: this.played });
+        this.port.postMessage({ type: "drained", time: currentTime + written / sampleRate, played: this.played, consumed: this.played + this.dropped });
         this.sinceReport = 0;
       } else if (this.sinceReport >= sampleRate / 4) {
-        this.port.postMessage({ type: "progress", played: this.played });
+        this.port.postMessage({ type: "progress", played: this.played, consumed: this.played + this.dropped });
         this.sinceReport = 0;
       }
     }

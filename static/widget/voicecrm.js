@@ -304,6 +304,7 @@
     this.agentTurn = null;
     this.speechEnd = null;
     this.pendingLatency = null;
+    this.reportedMs = 0;
     this.setMuted(false);
     this.setState("starting", "Starting\u2026");
     // Created and resumed inside the click handler: mobile Safari only allows audio started by a gesture.
@@ -498,6 +499,7 @@
     this.talkButton.textContent = "Hold to talk";
     this.send({ type: "ptt", pressed: false });
     if (this.speechEnd != null) this.pendingLatency = { speechEnd: this.speechEnd };
+    this.speechEnd = null;
   };
 
   Widget.prototype.onKey = function (event, down) {
@@ -524,6 +526,7 @@
     this.textInput.value = "";
     this.clearPlayback();
     this.pendingLatency = null; // typed turns have no voice-to-voice latency
+    this.speechEnd = null;
   };
 
   Widget.prototype.sendDtmf = function (digit) {
@@ -552,12 +555,14 @@
         break;
       case "caption":
         this.addCaption(message.speaker, message.text, message.final, message.turn);
-        if (message.speaker === "caller" && message.final !== false && this.speechEnd != null && message.source !== "text") {
+        if (message.speaker === "caller" && message.final !== false && this.speechEnd != null) {
           // The server heard the end of the caller's turn; time from their last voiced frame.
           this.pendingLatency = { speechEnd: this.speechEnd };
+          this.speechEnd = null;
         }
         break;
       case "agent_text":
+        if (message.turn != null) this.agentTurn = message.turn;
         this.addCaption("agent", message.text, true, message.turn);
         break;
       case "state":
@@ -601,6 +606,14 @@
   Widget.prototype.onPlayer = function (message) {
     var rate = this.ctx ? this.ctx.sampleRate : 48000;
     if (message.played != null) this.stats.playedMs = Math.round((message.played / rate) * 1000);
+    if (message.consumed != null) {
+      // Flow control: the server holds agent audio back while too much is unplayed.
+      var consumedMs = Math.round((message.consumed / rate) * 1000);
+      if (consumedMs !== this.reportedMs) {
+        this.reportedMs = consumedMs;
+        this.send({ type: "played", ms: consumedMs });
+      }
+    }
     if (message.type !== "started") return;
     this.stats.playbackStarts++;
     var pending = this.pendingLatency;

@@ -1,0 +1,222 @@
+"""The browser widget's side of a call: handshake checks and the transport adapter.
+
+The consumer (calls/consumers.py) owns the websocket; this module holds what it needs and
+what is worth testing on its own: which key and origin may connect, the per-IP connection
+budget, and `BrowserTransport`, which turns VoiceSession output into widget protocol
+messages (docs/protocols.md, "Browser widget").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+
+from calls import services
+from calls.models import Call, CallEvent
+from calls.session import SessionEvent, Transport, VoiceSession
+from calls.speech.audio import ENGINE_RATE, FRAME_MS, frame_bytes
+from telephony.models import Route
+
+logger = logging.getLogger(__name__)
+
+# Playback rates a client may ask for (the agent's voice is resampled once, server side).
+PLAYBACK_RATES = frozenset({8000, 16000, 22050, 24000, 32000, 44100, 48000})
+MODES = frozenset({"continuous", "ptt"})
+MAX_TEXT_CHARS = 500
+ENGINE_FRAME_BYTES = frame_bytes(ENGINE_RATE)  # 640: 20 ms of PCM16 at 16 kHz
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+# Close codes (docs/protocols.md). 1000 and 1009 are standard; the 4xxx are ours.
+CLOSE_NORMAL = 1000
+CLOSE_TOO_BIG = 1009
+CLOSE_BAD_PROTOCOL = 4400
+CLOSE_FORBIDDEN = 4403
+CLOSE_IDLE = 4408
+CLOSE_RATE_LIMITED = 4429
+CLOSE_SERVER_ERROR = 4500
+
+
+def widget_route_for(key: str) -> Route | None:
+    """The active widget-key route for `key`, with its agent, or None."""
+    return (
+        Route.objects.select_related("agent")
+        .filter(kind=Route.Kind.WIDGET_KEY, address=key, active=True, agent__active=True)
+        .first()
+    )
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def origin_allowed(route: Route, origin: str | None) -> bool:
+    """The key's own allow-list, plus VoiceCRM's public origin (the demo page and the
+    admin's "Try this agent" link live there). No Origin header: not a browser; refused."""
+    if not origin:
+        return False
+    return route.allows_origin(origin) or origin.rstrip("/") == _origin_of(settings.PUBLIC_BASE_URL)
+
+
+def header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def client_ip(scope: dict) -> str:
+    # daphne --proxy-headers rewrites scope["client"] from X-Forwarded-For behind a proxy.
+    client = scope.get("client") or ("unknown", 0)
+    return str(client[0])
+
+
+async def connection_allowed(ip: str, *, now: float | None = None) -> bool:
+    """Count one connection attempt for `ip` in the current minute; False over the budget.
+
+    A fixed one-minute window in the shared cache: add() creates the counter atomically with
+    its expiry, incr() is atomic on Redis, so concurrent daphne processes count together.
+    """
+    window = int((now if now is not None else time.time()) // 60)
+    key = f"widget:conn:{ip}:{window}"
+    await cache.aadd(key, 0, timeout=120)
+    try:
+        count = await cache.aincr(key)
+    except ValueError:  # expired between add() and incr()
+        await cache.aset(key, 1, timeout=120)
+        count = 1
+    return count <= settings.WIDGET_CONNECTIONS_PER_MINUTE
+
+
+def widget_call_start(*, route: Route, origin: str, mode: str, sample_rate: int) -> Call:
+    """The Call row, created before the session so the browser gets its id in `ready`."""
+    call = services.call_start(channel=Call.Channel.BROWSER, agent=route.agent, to_number=route.address)
+    services.call_event_log(
+        call=call, kind=CallEvent.Kind.ACTION, name="widget_connected",
+        payload={"origin": origin[:200], "mode": mode, "sample_rate": sample_rate, "key": route.address},
+    )
+    return call
+
+
+def call_log_dropped_input(*, call_id: int, counters: dict) -> None:
+    """Bad input the widget sent during the call, for whoever debugs a customer's embed."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is not None:
+        services.call_event_log(call=call, kind=CallEvent.Kind.ERROR, name="widget_dropped_input", payload=counters)
+
+
+def session_create(*, route: Route, transport: "BrowserTransport", call: Call) -> VoiceSession:
+    return VoiceSession(
+        agent=route.agent, transport=transport, channel=Call.Channel.BROWSER, called_number=route.address, call=call
+    )
+
+
+@dataclass
+class Counters:
+    """Bad input dropped without ending the call, and outbound flow control, per connection."""
+
+    bad_json: int = 0
+    bad_messages: int = 0
+    odd_audio: int = 0
+    early_audio: int = 0
+    audio_frames_in: int = 0
+    audio_frames_out: int = 0
+    flow_waits: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.bad_json + self.bad_messages + self.odd_audio + self.early_audio
+
+    def as_dict(self) -> dict:
+        return {
+            "bad_json": self.bad_json, "bad_messages": self.bad_messages, "odd_audio": self.odd_audio,
+            "early_audio": self.early_audio, "audio_frames_in": self.audio_frames_in,
+            "audio_frames_out": self.audio_frames_out, "flow_waits": self.flow_waits,
+        }
+
+
+class BrowserTransport(Transport):
+    """VoiceSession → widget protocol.
+
+    Agent audio goes out as binary PCM16 frames at the rate the client asked for. The session
+    paces them in real time; on top of that the browser reports how much it has played, and
+    when more than WIDGET_MAX_UNPLAYED_MS is outstanding `send_audio` waits: a slow or stalled
+    client holds the session's bounded queue back instead of growing daphne's socket buffer.
+    """
+
+    def __init__(
+        self,
+        *,
+        send_text: Callable[[str], Awaitable[None]],
+        send_bytes: Callable[[bytes], Awaitable[None]],
+        close: Callable[[int], Awaitable[None]],
+        sample_rate: int,
+        counters: Counters,
+        max_unplayed_ms: int | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self._send_text = send_text
+        self._send_bytes = send_bytes
+        self._close = close
+        self.counters = counters
+        self.max_unplayed_ms = max_unplayed_ms or settings.WIDGET_MAX_UNPLAYED_MS
+        self.sent_ms = 0
+        self.played_ms = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self.closed = False
+        self.call_id: str | None = None
+        self.ended_sent = False
+
+    # --- flow control ------------------------------------------------------------------
+
+    def report_played(self, ms: int) -> None:
+        """The client has played (or dropped on `clear`) `ms` of agent audio in total."""
+        self.played_ms = max(self.played_ms, min(ms, self.sent_ms))
+        if self.sent_ms - self.played_ms < self.max_unplayed_ms:
+            self._room.set()
+
+    def close_now(self) -> None:
+        """The socket is gone: release a sender waiting for room."""
+        self.closed = True
+        self._room.set()
+
+    async def send_audio(self, frame: bytes) -> None:
+        if self.sent_ms - self.played_ms >= self.max_unplayed_ms:
+            self._room.clear()
+            self.counters.flow_waits += 1
+            await self._room.wait()
+        if self.closed:
+            raise ConnectionError("the browser went away")
+        await self._send_bytes(frame)
+        self.sent_ms += FRAME_MS
+        self.counters.audio_frames_out += 1
+
+    # --- events ---------------------------------------------------------------------------
+
+    async def send_json(self, message: dict) -> None:
+        if not self.closed:
+            await self._send_text(json.dumps(message, separators=(",", ":")))
+
+    async def send_event(self, event: SessionEvent) -> None:
+        message = dict(event)
+        kind = message.get("type")
+        if kind == "caption":
+            message.setdefault("speaker", "caller")  # the session only captions the caller
+        elif kind == "ended":
+            message["call_id"] = self.call_id
+            self.ended_sent = True
+        await self.send_json(message)
+
+    async def hang_up(self, reason: str) -> None:
+        if not self.ended_sent:
+            await self.send_event({"type": "ended", "reason": reason})
+        await self._close(CLOSE_NORMAL)
