@@ -1,4 +1,9 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html
 
 from agents.models import AgentConfig, KnowledgeEntry
 from voicecrm.admin_tools import CrmModelAdmin
@@ -12,14 +17,17 @@ class KnowledgeInline(admin.TabularInline):
 
 @admin.register(AgentConfig)
 class AgentConfigAdmin(CrmModelAdmin):
-    list_display = ["name", "slug", "scenario", "language", "voice", "endpointing_silence_ms", "active", "version", "updated_at"]
+    list_display = [
+        "name", "slug", "scenario", "language", "voice", "endpointing_silence_ms", "active", "version", "updated_at",
+        "try_widget",
+    ]
     list_filter = ["scenario", "active", "language"]
     search_fields = ["name", "slug", "greeting", "persona"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["version", "created_at", "updated_at"]
+    readonly_fields = ["version", "created_at", "updated_at", "try_widget"]
     inlines = [KnowledgeInline]
     fieldsets = [
-        (None, {"fields": ["name", "slug", ("scenario", "language"), "active", ("version", "updated_at")]}),
+        (None, {"fields": ["name", "slug", ("scenario", "language"), "active", ("version", "updated_at"), "try_widget"]}),
         ("What the agent says", {"fields": ["greeting", "closing", "persona"]}),
         ("Voice and turn-taking", {"fields": [
             ("voice", "speaking_rate"), "stt_model", "endpointing_silence_ms", ("barge_in_enabled", "barge_in_min_ms"),
@@ -28,6 +36,23 @@ class AgentConfigAdmin(CrmModelAdmin):
         ("Behaviour", {"fields": ["enabled_tools", "flow", "escalation_rules", "transfer_target"]}),
         ("Post-call extraction", {"fields": ["extraction_schema"]}),
     ]
+
+    def get_queryset(self, request):
+        widget_key = Q(routes__kind="widget_key", routes__active=True)
+        return super().get_queryset(request).annotate(widget_keys=Count("routes", filter=widget_key))
+
+    @admin.display(description="Browser widget")
+    def try_widget(self, obj: AgentConfig) -> str:
+        """Opens the widget demo page on this agent, or offers to add the widget key it needs."""
+        if not obj.pk:
+            return "-"
+        from telephony.models import Route
+
+        if getattr(obj, "widget_keys", 0):
+            url = f"{reverse('widget-demo')}?{urlencode({'agent': obj.slug})}"
+            return format_html('<a href="{}" target="_blank" rel="noopener">Try this agent</a>', url)
+        url = f"{reverse('admin:telephony_route_add')}?{urlencode({'kind': Route.Kind.WIDGET_KEY, 'agent': obj.pk})}"
+        return format_html('<a href="{}">Add a widget key to try it</a>', url)
 
 
 @admin.register(KnowledgeEntry)
