@@ -16,7 +16,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from agents.services import MAX_MESSAGE_CHARS, TextSession, reply_payload, text_session_open
+from agents.services import (
+    MAX_MESSAGE_CHARS,
+    TextSession,
+    reply_payload,
+    text_session_open,
+)
 
 logger = logging.getLogger(__name__)
 

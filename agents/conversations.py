@@ -245,10 +245,10 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
     With `rollback=False` (benchmarks on a throwaway database) every write commits as it would
     on a live call, and the rows stay.
     """
+    from agents.deterministic import DeterministicEngine
     from calls.models import Call
     from calls.services import call_start, turn_record
     from customers.models import Customer
-    from agents.deterministic import DeterministicEngine
 
     engine = engine or DeterministicEngine()
     result = ConversationResult(name=str(conversation.get("name", source)), source=source, passed=False)

@@ -1,7 +1,12 @@
 import factory
 
 from agents.models import AgentConfig, KnowledgeEntry
-from customers.tests.factories import AppointmentFactory, CustomerFactory, OrderFactory, ServiceFactory  # noqa: F401
+from customers.tests.factories import (  # noqa: F401
+    AppointmentFactory,
+    CustomerFactory,
+    OrderFactory,
+    ServiceFactory,
+)
 
 ALL_TOOLS = [
     "find_customer", "verify_customer", "get_account_summary", "create_ticket", "create_customer_account",

@@ -32,9 +32,10 @@ async def connect(user, path="/ws/chat/support/"):
 
 def _login(communicator, user):
     # The session cookie a signed-in browser would send.
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from importlib import import_module
 
     store = import_module(settings.SESSION_ENGINE).SessionStore()
     store[SESSION_KEY] = str(user.pk)

@@ -7,7 +7,11 @@ import yaml
 from django.core.management import call_command
 from django.urls import reverse
 
-from agents.conversations import conversation_from_call, conversations_in, run_conversation
+from agents.conversations import (
+    conversation_from_call,
+    conversations_in,
+    run_conversation,
+)
 from agents.services import text_session_open
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from calls.models import Call

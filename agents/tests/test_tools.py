@@ -5,7 +5,14 @@ import pytest
 from django.utils import timezone
 
 from agents.engine import CallContext
-from agents.tests.factories import AgentConfigFactory, AppointmentFactory, CustomerFactory, KnowledgeEntryFactory, OrderFactory, ServiceFactory
+from agents.tests.factories import (
+    AgentConfigFactory,
+    AppointmentFactory,
+    CustomerFactory,
+    KnowledgeEntryFactory,
+    OrderFactory,
+    ServiceFactory,
+)
 from agents.tools import REGISTRY, tool_run
 from calls.models import Call, CallEvent, InformationRecord
 from calls.services import call_start

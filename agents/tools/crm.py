@@ -11,7 +11,6 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import dateparse, timezone
 from rapidfuzz import fuzz, process

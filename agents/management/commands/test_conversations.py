@@ -9,7 +9,12 @@ Exits with status 1 when any conversation fails.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from agents.conversations import ConversationError, conversations_in, results_table, run_conversation
+from agents.conversations import (
+    ConversationError,
+    conversations_in,
+    results_table,
+    run_conversation,
+)
 
 
 class Command(BaseCommand):
