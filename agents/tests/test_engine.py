@@ -163,3 +163,24 @@ def test_sentences_are_split_for_speech():
     buffer = SentenceBuffer()
     assert buffer.feed("Hello the") == [] and buffer.feed("re. How are") == ["Hello there."]
     assert buffer.flush() == ["How are"]
+
+
+ODD_INPUTS = [
+    "", " ", "{slots.colour}", "{customer.__class__}", "%s %d", "'; DROP TABLE customers; --", "\x00\x01", "🙂🙂🙂",
+    "مرحبا", "9" * 400, "one " * 300, "yes no yes no", "?", "...", "<script>alert(1)</script>", "\n\n\t",
+]
+
+
+@pytest.mark.parametrize("spec", DEMO_AGENTS, ids=[a["slug"] for a in DEMO_AGENTS])
+def test_odd_input_never_breaks_a_demo_agent(spec):
+    agent = AgentConfig.objects.create(**spec)
+    engine = DeterministicEngine()
+    ctx = CallContext(agent=agent, call_id=None)
+    ctx.remember(engine.start(ctx))
+    for text in ODD_INPUTS:
+        reply = engine.respond(ctx, text=text)
+        json.dumps(reply.state)
+        assert "{" not in reply.text or "{" in text
+        ctx.remember(reply, caller_text=text)
+        if reply.action:
+            break
