@@ -19,4 +19,5 @@ RUN useradd --create-home --uid 1000 voicecrm && mkdir -p /data/media /data/cach
 USER voicecrm
 ENV MEDIA_ROOT=/data/media SPEECH_CACHE_DIR=/data/cache TRUST_PROXY_HEADERS=1
 EXPOSE 8000
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicecrm.asgi:application"]
+# The websocket message limit is enforced by daphne itself, before a message is buffered.
+CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers --websocket-max-message-size ${WEBSOCKET_MAX_MESSAGE_BYTES:-16384} voicecrm.asgi:application"]
