@@ -124,9 +124,6 @@ def _debt_types(text: str, env: Env) -> str | None:
 def _emergency(text: str, env: Env) -> str | None:
     # Speech recognition splits the word: "a blow out on the I-80".
     found = nlu.extract_emergency(re.sub(r"\bblow(?:n)? out\b", "blowout", text, flags=re.I))
-    if found is None and re.search(r"\b(?:on fire|fire|flames)\b", text.lower()) and not re.search(r"\bno fire\b", text.lower()):
-        # Normalization reads a final "on fire" as the ASR slip for "on file"; in a check-in it is a fire.
-        return "fire"
     return str(found.type) if found is not None else None
 
 

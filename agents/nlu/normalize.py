@@ -101,7 +101,6 @@ _ASR = [
     (r"\binner ?net\b", "internet"),
     (r"\byour ours\b", "your hours"),
     (r"\bknew (?=line|account|plan|service|customer|phone|number|address|modem|router)\b", "new "),
-    (r"\bon fire$", "on file"),
     (r"\bcontract and$", "contract end"),
     (r"\b(ok|okay|thanks|thank you|alright|all right|bye) by$", r"\1 bye"),
     (r"^by$|^by (?=bye)", "bye"),
