@@ -46,6 +46,13 @@
     4503: "The voice assistant is busy right now. Please try again in a moment.",
   };
 
+  var ENDED_MESSAGES = {
+    transfer: "Call ended: the agent passed your request to our team.",
+    silence_timeout: "Call ended: we could not hear you.",
+    max_duration: "Call ended: the time limit was reached.",
+    idle_timeout: "Call ended after a period of inactivity.",
+  };
+
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (name) {
@@ -414,7 +421,7 @@
     this.ws = null;
     this.teardownAudio();
     if (this.ended || event.code === 1000) {
-      this.setState("ended", "Call ended.");
+      this.setState("ended", this.ended ? this.status.textContent : "Call ended.");
     } else {
       var message = CLOSE_MESSAGES[event.code] || "The call was disconnected (" + event.code + ").";
       this.showAlert(message);
@@ -575,10 +582,13 @@
       case "clear":
         this.clearPlayback();
         break;
+      case "transfer":
+        this.setState(this.state, "Passing you to our team\u2026");
+        break;
       case "ended":
         this.ended = true;
         if (message.call_id) this.callId = message.call_id;
-        this.setState("ended", "Call ended.");
+        this.setState("ended", ENDED_MESSAGES[message.reason] || "Call ended.");
         break;
       case "error":
         if (message.fatal) this.showAlert(message.message || "The call failed.");

@@ -43,15 +43,16 @@ def caller_wav(path: Path, script: list[float | str]) -> Path:
     return write_wav(path, bytes(pcm), MIC_RATE)
 
 
-def chromium(*, microphone: Path | None = None, deny_microphone: bool = False) -> webdriver.Chrome:
+def chromium(*, microphone: Path | None = None, deny_microphone: bool = False, no_microphone: bool = False) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1280,900", "--use-fake-device-for-media-stream",
+        "--window-size=1280,900",
     ):
         options.add_argument(flag)
+    options.add_argument("--use-fake-device-for-media-stream")
     if deny_microphone:
         options.add_experimental_option("prefs", {"profile.default_content_setting_values.media_stream_mic": 2})
     else:
@@ -61,7 +62,15 @@ def chromium(*, microphone: Path | None = None, deny_microphone: bool = False) -
         options.add_argument(f"--use-file-for-fake-audio-capture={microphone}%noloop")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager never runs (it would try to download drivers).
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    if no_microphone:
+        # What a browser on a machine without any audio input answers (the real thing depends on
+        # the machine the tests run on, so it is reproduced here).
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            navigator.mediaDevices.getUserMedia = () =>
+                Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));
+        """})
+    return driver
 
 
 WIDGET_JS = """

@@ -167,6 +167,16 @@ def test_a_denied_microphone_is_explained_and_typing_still_works(support_agent, 
     assert call.turns.filter(speaker=Turn.Speaker.CALLER, text=ORDER_QUESTION).exists()
 
 
+def test_a_missing_microphone_is_explained(support_agent, daphne_url, driver_factory):
+    driver = driver_factory(no_microphone=True)
+    driver.get(f"{daphne_url}/widget/demo/?key={KEY}")
+    browser.shadow(driver, ".launcher").click()
+    state = browser.wait_for(driver, lambda s: s["callId"] and s["alert"] and s, timeout=15, what="the message")
+    assert "No microphone was found" in state["alert"], state
+    browser.shadow(driver, ".hangup").click()
+    finished_call(state["callId"])
+
+
 def test_a_page_on_a_foreign_origin_is_refused(support_agent, daphne_url, driver_factory):
     # The key allows http://localhost:PORT; the same page served as 127.0.0.1 is another origin.
     foreign = daphne_url.replace("localhost", "127.0.0.1")
