@@ -293,7 +293,7 @@ WIDGET_IDLE_TIMEOUT_SECONDS = env_int("WIDGET_IDLE_TIMEOUT_SECONDS", 15, minimum
 # (a slow client holds the session back instead of filling the socket buffer).
 WIDGET_MAX_UNPLAYED_MS = env_int("WIDGET_MAX_UNPLAYED_MS", 4000, minimum=500)
 # The largest websocket message any client may send. daphne enforces it (runserver reads this
-# setting; production passes --websocket_max_message_size) and fails the connection.
+# setting; production passes --websocket-max-message-size) and fails the connection.
 WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16384, minimum=1024)
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = WEBSOCKET_MAX_MESSAGE_BYTES
 
