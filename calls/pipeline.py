@@ -248,6 +248,7 @@ def analysis_stage_execute(*, run_id: int, name: str, task_id: str) -> str | Non
     now = timezone.now()
     lease = now + dt.timedelta(seconds=stage_time_limit(name) + 60)
     rows = AnalysisStage.objects.filter(run_id=run_id, name=name)
+    before = rows.values("status", "detail").first()
     claimed = rows.filter(
         Q(status=AnalysisStage.Status.PENDING)
         | Q(status=AnalysisStage.Status.RUNNING, task_id=task_id)
@@ -265,8 +266,13 @@ def analysis_stage_execute(*, run_id: int, name: str, task_id: str) -> str | Non
         logger.info("analysis stage %s of run %s is %s (task %s); nothing to do", name, run_id, stage.status, stage.task_id)
         return None
     run = stage.run
-    if stage.attempts > settings.POSTCALL_STAGE_MAX_ATTEMPTS:
-        return _stage_failed(stage, f"gave up after {stage.attempts - 1} attempts: the worker stopped each time")
+    interrupted = int((stage.detail or {}).get("interrupted", 0))
+    if before and before["status"] == AnalysisStage.Status.RUNNING:
+        # Taken over while "running": the attempt before this one never finished (its worker died).
+        interrupted += 1
+        rows.filter(pk=stage.pk).update(detail={**(stage.detail or {}), "interrupted": interrupted})
+        if interrupted >= settings.POSTCALL_STAGE_MAX_ATTEMPTS:
+            return _stage_failed(stage, f"gave up: the worker stopped {interrupted} times while running it")
     _run_started(run)
     call = Call.objects.select_related("agent", "customer").get(pk=run.call_id)
     started = time.perf_counter()
@@ -288,7 +294,8 @@ def analysis_stage_execute(*, run_id: int, name: str, task_id: str) -> str | Non
             logger.exception("analysis stage %s of run %s failed", name, run_id)
         return _stage_failed(stage, message)
     duration_ms = int((time.perf_counter() - started) * 1000)
-    detail = {k: v for k, v in detail.items()}
+    if interrupted:
+        detail = {**detail, "interrupted": interrupted}
     rows.filter(task_id=task_id[:64], status=AnalysisStage.Status.RUNNING).update(
         status=status, detail=detail, error=error, finished_at=timezone.now(), duration_ms=duration_ms,
         lease_expires_at=None,

@@ -298,18 +298,18 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
 def webhook_sweep(*, grace_seconds: float = 5.0) -> int:
     """Queue deliveries that are due but not in flight (broker outages, long backoffs, dead workers)."""
     now = timezone.now()
+    # What is past the window expires first, held deliveries of disabled endpoints included.
+    window_start = now - dt.timedelta(hours=settings.WEBHOOK_RETRY_WINDOW_HOURS)
+    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lt=window_start).update(
+        status=WebhookDelivery.Status.FAILED, next_attempt_at=None,
+        error=f"not delivered within {settings.WEBHOOK_RETRY_WINDOW_HOURS:g} h (the endpoint was failing or disabled)",
+    )
     due = WebhookDelivery.objects.filter(endpoint__active=True).filter(
         Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now - dt.timedelta(seconds=grace_seconds))
         | Q(status=WebhookDelivery.Status.SENDING, locked_until__lt=now)
     )
     ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:500])
     webhook_deliveries_enqueue(ids)
-    # Held deliveries of disabled endpoints expire like any other.
-    window_start = now - dt.timedelta(hours=settings.WEBHOOK_RETRY_WINDOW_HOURS)
-    WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lt=window_start).update(
-        status=WebhookDelivery.Status.FAILED, next_attempt_at=None,
-        error=f"not delivered within {settings.WEBHOOK_RETRY_WINDOW_HOURS:g} h (the endpoint was failing or disabled)",
-    )
     return len(ids)
 
 

@@ -176,9 +176,9 @@ def _env(call: Call):
     return Env(state={}, now=call.started_at)
 
 
-# Whisper writes "4:30 this afternoon" as "430" or "4.30" now and then; the time readers want "4:30".
+# Whisper writes "4:30 this afternoon" as "430", "4.30" or "4-30" now and then; the time readers want "4:30".
 _RUN_TOGETHER_TIME = re.compile(
-    r"\b(1[0-2]|[1-9])[.]?([0-5]\d)\b(?=\s*(?:a\.?m\b|p\.?m\b|o'?clock|this|in the|tonight|tomorrow))", re.I
+    r"\b(1[0-2]|[1-9])[.\-]?([0-5]\d)\b(?=\s*(?:a\.?m\b|p\.?m\b|o'?clock|this|in the|tonight|tomorrow))", re.I
 )
 
 

@@ -24,13 +24,17 @@ def ticket_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -
 def agent_config_saved(sender, instance, raw: bool = False, **kwargs) -> None:
     if raw:
         return
-    agent_id, version = instance.pk, instance.version
-    transaction.on_commit(lambda: agent_phrases_presynthesize_enqueue(agent_id=agent_id, version=version))
+    agent_id = instance.pk
+    transaction.on_commit(lambda: agent_phrases_presynthesize_enqueue(agent_id=agent_id))
 
 
-def agent_phrases_presynthesize_enqueue(*, agent_id: int, version: int | None) -> None:
+def agent_phrases_presynthesize_enqueue(*, agent_id: int) -> None:
+    from agents.models import AgentConfig
     from calls.pipeline import PUBLISH_RETRY, _eager
     from calls.tasks import agent_phrases_presynthesize_task
+
+    # The saved version, read after commit: save() bumps it with an F() expression.
+    version = AgentConfig.objects.filter(pk=agent_id).values_list("version", flat=True).first()
 
     if _eager():
         # Embedded mode has no tts worker: synthesizing here would hold up the admin's save

@@ -39,13 +39,26 @@ _SMALL_TALK = re.compile(
 )
 
 
+_STRONG_NEGATIVE = {"complaint", "complain", "ridiculous", "unacceptable", "furious", "angry", "worst", "terrible",
+                    "awful", "horrible", "hate", "useless", "disgusting"}
+_POLITE = {"thanks", "thank"}
+
+
 def sentiment_of(text: str) -> str:
+    """The caller's sentiment from a small lexicon with negation; "thanks" is politeness, so it
+    counts once at most, and strong complaints count double."""
     words = re.findall(r"[a-z']+", text.lower())
     score = 0
+    polite = 0
     for i, word in enumerate(words):
         sign = 1 if word in _POSITIVE else -1 if word in _NEGATIVE else 0
         if sign and any(w in _NEGATORS for w in words[max(0, i - 3):i]):
             sign = -sign if sign > 0 else 0  # "not happy" is negative; "no problem" is not a problem
+        if word in _POLITE and sign > 0:
+            polite += 1
+            sign = 1 if polite == 1 else 0
+        elif word in _STRONG_NEGATIVE and sign < 0:
+            sign = -2
         score += sign
     if score >= 2:
         return Call.Sentiment.POSITIVE

@@ -6,7 +6,9 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import AnalysisRun, Call
-from calls.pipeline import STAGES_FULL, STAGES_REEXTRACT, analysis_run_create, analysis_run_execute_sync, call_active_run
+from calls.pipeline import (
+    STAGES_FULL, STAGES_REEXTRACT, analysis_run_create, analysis_run_dispatch, analysis_run_execute_sync, call_active_run,
+)
 
 
 class Command(BaseCommand):
@@ -45,7 +47,9 @@ class Command(BaseCommand):
             return
         run = analysis_run_create(call=call, reason=AnalysisRun.Reason.OPERATOR, stages=stages)
         run.refresh_from_db()
-        where = "queued" if run.dispatched_at else "written; the broker is unreachable, the sweep will queue it"
+        # Sent on commit already, or try now (dispatch is idempotent) to report what the broker said.
+        queued = run.dispatched_at is not None or analysis_run_dispatch(run_id=run.pk)
+        where = "queued" if queued else "written; the broker is unreachable, the sweep will queue it"
         self.stdout.write(f"Analysis #{run.number} of call {call.public_id} {where}.")
 
     def _find(self, value: str) -> Call:

@@ -61,7 +61,11 @@ def call_with_turns(scenario: Scenario, *, started_at: dt.datetime | None = None
 
 
 def assert_extracted(call: Call, scenario: Scenario) -> None:
+    from calls.models import CallTranscript
+
     data = call.structured_data
+    transcript = CallTranscript.objects.filter(call=call).values_list("text", flat=True).first()
+    print(f"{scenario.name} transcript:\n{transcript or '(live turns)'}\ndata: {data}")
     for name, value in scenario.expected.items():
         assert data.get(name) == value, f"{scenario.name}: {name} = {data.get(name)!r}, expected {value!r} in {data}"
     for name, parts in scenario.contains.items():
@@ -147,3 +151,84 @@ def processes(postcall_processes):
     yield procs
     print("---- worker log ----\n" + procs.worker.tail(80))
     print("---- beat log ----\n" + procs.beat.tail(10))
+
+
+# --- A recorded broker and a loopback HTTP server (unit tests) -----------------------------------------
+
+class RecordedBroker:
+    """Stands in for Redis: records each published task, or fails like a broker that is down."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple, dict]] = []
+        self.down = False
+
+    def names(self) -> list[str]:
+        return [name.rsplit(".", 1)[-1] for name, _, _ in self.sent]
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    from celery.app.task import Task
+    from kombu.exceptions import OperationalError
+
+    from voicecrm.celery import app
+
+    recorded = RecordedBroker()
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        if recorded.down:
+            raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        recorded.sent.append((self.name, tuple(args or ()), options))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+    previous, app.conf.task_always_eager = app.conf.task_always_eager, False
+    yield recorded
+    app.conf.task_always_eager = previous
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 answering with the statuses it is given, then 200."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.statuses: list[int] = []
+        self.requests: list[dict] = []
+        self.reply_body = b"ok"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = server.statuses.pop(0) if server.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(server.reply_body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def loopback():
+    server = LoopbackServer()
+    yield server
+    server.close()
