@@ -17,16 +17,17 @@ from voicecrm.admin_tools import CrmModelAdmin, ReadOnlyInline
 
 STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
 STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}
+STAGE_CODES = {"transcribe": "Tr", "summarize": "Su", "extract": "Ex", "act": "Ac", "notify": "Wh", "analytics": "An"}
 
 
 def stages_badges(run: AnalysisRun | None) -> str:
-    """One letter per stage, coloured by status: T✓ S✓ E✗ …"""
+    """A short code per stage, coloured by status: Tr✓ Su✓ Ex✗ …"""
     if run is None:
         return "—"
     return format_html_join(
         " ", '<span title="{}: {}{}" style="color:{};white-space:nowrap">{}{}</span>',
         ((s.get_name_display(), s.get_status_display(), f" — {s.error}" if s.error else "",
-          STAGE_COLOURS.get(s.status, "#888"), s.name[0].upper(), STAGE_SYMBOLS.get(s.status, "?"))
+          STAGE_COLOURS.get(s.status, "#888"), STAGE_CODES.get(s.name, s.name[:2]), STAGE_SYMBOLS.get(s.status, "?"))
          for s in sorted(run.stages.all(), key=lambda s: s.position)),
     )
 
