@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -296,10 +296,14 @@ def analysis_stage_execute(*, run_id: int, name: str, task_id: str) -> str | Non
     duration_ms = int((time.perf_counter() - started) * 1000)
     if interrupted:
         detail = {**detail, "interrupted": interrupted}
-    rows.filter(task_id=task_id[:64], status=AnalysisStage.Status.RUNNING).update(
+    finished = rows.filter(task_id=task_id[:64], status=AnalysisStage.Status.RUNNING).update(
         status=status, detail=detail, error=error, finished_at=timezone.now(), duration_ms=duration_ms,
         lease_expires_at=None,
     )
+    if not finished:
+        # Our lease ran out and another task took the stage over: it decides what comes next.
+        logger.warning("analysis stage %s of run %s was taken over while task %s ran it", name, run_id, task_id)
+        return None
     return _next_after(run)
 
 

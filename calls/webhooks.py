@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from typing import Any
@@ -162,13 +163,33 @@ def webhook_event_emit(*, event: str, data: dict[str, Any], dedupe_key: str, cal
 
 def webhook_deliveries_enqueue(ids: list[int], *, countdown: float | None = None) -> None:
     """Hand deliveries to the broker; if it is down they stay pending for the sweep."""
+    from calls.pipeline import _eager
     from calls.tasks import webhook_deliver_task
 
+    if _eager():
+        # Embedded mode: no worker, and an eager task would POST inside the caller's thread
+        # (a voice session starting) and ignore retry delays. A timer thread does both right.
+        for pk in ids:
+            timer = threading.Timer(countdown or 0.0, _deliver_in_thread, args=(pk,))
+            timer.daemon = True
+            timer.start()
+        return
     for pk in ids:
         try:
             webhook_deliver_task.apply_async((pk,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
         except Exception as exc:  # broker down: the sweep sends it later
             logger.warning("webhook delivery %s not queued (%s); the sweep will send it", pk, exc)
+
+
+def _deliver_in_thread(delivery_id: int) -> None:
+    from django.db import connection
+
+    try:
+        webhook_delivery_attempt(delivery_id=delivery_id)
+    except Exception:
+        logger.exception("webhook delivery %s failed", delivery_id)
+    finally:
+        connection.close()
 
 
 # A publish must not hang the caller (a request, a voice session) while the broker is down.
@@ -241,20 +262,27 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
         SIGNATURE_HEADER: webhook_signature(secret=endpoint.secret, timestamp=int(time.time()), body=body),
     }
     started = time.perf_counter()
-    response, error = None, ""
+    response, error, excerpt = None, "", ""
     try:
-        response = httpx.post(endpoint.url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
+        with httpx.stream("POST", endpoint.url, content=body, headers=headers, timeout=timeout,
+                          follow_redirects=False) as response:
+            # Only the start of the answer is kept: a receiver cannot make us read megabytes.
+            received = b""
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) >= RESPONSE_EXCERPT_CHARS * 4:
+                    break
+            excerpt = received.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     duration_ms = int((time.perf_counter() - started) * 1000)
     status_code = response.status_code if response is not None else None
-    ok = status_code is not None and 200 <= status_code < 300
-    if response is not None and not ok:
+    ok = status_code is not None and 200 <= status_code < 300 and not error
+    if response is not None and not ok and not error:
         error = f"HTTP {status_code}"
     WebhookAttempt.objects.create(
         delivery=delivery, number=delivery.attempts, started_at=now, duration_ms=duration_ms,
-        response_status=status_code, response_body=(response.text[:RESPONSE_EXCERPT_CHARS] if response is not None else ""),
-        error=error,
+        response_status=status_code, response_body=excerpt, error=error,
     )
     finished = timezone.now()
     if ok:

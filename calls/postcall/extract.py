@@ -521,6 +521,9 @@ def call_extract(*, call: Call, conversation: Conversation) -> dict:
     schema = agent.extraction_schema if agent else {}
     if not schema or not schema.get("properties"):
         raise StageSkipped("the agent has no extraction schema")
+    if conversation.is_empty:
+        # An unanswered or silent call: every required field would be "missing", which says nothing.
+        raise StageSkipped("nobody spoke on the call")
     method = "rules"
     data: dict[str, Any] | None = None
     if settings.LLM_BASE_URL:

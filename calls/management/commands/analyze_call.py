@@ -53,14 +53,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Analysis #{run.number} of call {call.public_id} {where}.")
 
     def _find(self, value: str) -> Call:
-        value = value.strip()
-        if value.isdigit():
-            call = Call.objects.filter(pk=int(value)).first()
-        else:
-            try:
-                call = Call.objects.filter(public_id=uuid.UUID(value)).first()
-            except ValueError:
-                matches = list(Call.objects.filter(public_id__startswith=value.lower())[:2]) if len(value) >= 6 else []
+        value = value.strip().lower()
+        try:
+            call = Call.objects.filter(public_id=uuid.UUID(value)).first()
+        except ValueError:
+            call = Call.objects.filter(pk=int(value)).first() if value.isdigit() else None
+            if call is None and len(value) >= 6 and all(c in "0123456789abcdef-" for c in value):
+                matches = list(Call.objects.filter(public_id__startswith=value)[:2])
                 if len(matches) > 1:
                     raise CommandError(f"{value!r} matches more than one call; give more of the id.") from None
                 call = matches[0] if matches else None

@@ -65,7 +65,7 @@ def test_date_times_are_checked_even_without_the_optional_format_package():
     assert valid == {} and errors[0]["field"] == "eta" and errors[0]["validator"] == "format"
 
 
-def test_x_hints_and_x_entity_steer_fields_of_a_custom_schema(django_assert_max_num_queries):
+def test_x_hints_and_x_entity_steer_fields_of_a_custom_schema():
     agent = demo_agent("support")
     agent.extraction_schema = {
         "type": "object",

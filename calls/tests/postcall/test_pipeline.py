@@ -261,3 +261,16 @@ def test_call_started_is_queued_for_subscribed_endpoints_and_never_breaks_the_ca
 
     monkeypatch.setattr("calls.webhooks.call_started_emit", boom)
     call_started_notify(call_id=call.pk)  # logged, not raised
+
+
+def test_a_call_nobody_answered_is_summarized_but_not_extracted(broker):
+    from calls.services import call_start
+
+    call = call_start(channel=Call.Channel.TWILIO, agent=call_with_turns(scenarios.CHECK_IN).agent,
+                      provider_call_id="CA123", answered=False)
+    call_finalize(call_id=call.pk, status=Call.Status.NO_ANSWER)
+    run = analysis_run_execute_sync(run=AnalysisRun.objects.get(call=call))
+    call.refresh_from_db()
+    stages = {s.name: (s.status, s.detail.get("reason")) for s in run.stages.all()}
+    assert stages["extract"] == ("skipped", "nobody spoke on the call")
+    assert run.status == "done" and call.outcome == "no_conversation" and call.extraction_errors == []

@@ -10,7 +10,7 @@ from calls.postcall.conversation import Conversation, Utterance
 from calls.postcall.summarize import sentiment_of
 from calls.services import call_finalize
 from calls.tests.postcall import scenarios
-from calls.tests.postcall.conftest import call_with_turns, scenario_customer
+from calls.tests.postcall.conftest import call_with_turns
 
 pytestmark = pytest.mark.django_db
 
@@ -79,11 +79,6 @@ def test_the_llm_fills_the_schema_when_configured_and_is_validated_like_the_rule
         {"driver_status": "delayed", "delay_reason": "traffic", "injury_status": "bruised", "not_in_schema": 1},
     ]
 
-    class Replies:
-        def __init__(self, server):
-            self.server = server
-
-    loopback.statuses = []
     bodies = [json.dumps({"choices": [{"message": {"content": json.dumps(a)}}]}).encode() for a in answers]
     original = loopback.httpd.RequestHandlerClass.do_POST
 

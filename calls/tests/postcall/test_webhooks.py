@@ -220,3 +220,21 @@ def test_the_test_event_action_body_is_signed_like_any_other(broker, loopback, d
     assert json.loads(request["body"])["data"]["test"] is True
     assert webhook_signature_verify(secret=endpoint.secret, header=request["headers"]["X-VoiceCRM-Signature"],
                                     body=request["body"], now=time.time())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_the_embedded_mode_deliveries_go_from_a_thread_and_wait_out_their_backoff(eager_celery, loopback, settings):
+    from calls.tests.postcall.harness import wait_for
+
+    settings.WEBHOOK_RETRY_BASE_SECONDS = 0.4
+    endpoint = WebhookEndpoint.objects.create(name="dev", url=loopback.url, events=["call.ended"])
+    loopback.statuses = [500]
+    call = call_with_turns(scenarios.CHECK_IN)
+    started = time.monotonic()
+    call_ended_emit(call=call)  # autocommit: sent at once, from a timer thread
+    assert time.monotonic() - started < 0.5
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", timeout=10,
+             what="the retried delivery")
+    first, second = [WebhookAttempt.objects.get(delivery=delivery, number=n).started_at for n in (1, 2)]
+    assert (second - first).total_seconds() >= 0.2  # the backoff was waited, not skipped
