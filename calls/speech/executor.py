@@ -107,17 +107,22 @@ async def _via_celery(task_name: str, kwargs: dict, queue: str, timeout: float, 
 
 
 async def run_stt(audio: bytes, *, model: str | None = None, language: str | None = None,
-                  beam_size: int = 1, word_timestamps: bool = True) -> Transcript:
-    """Transcribe PCM16 mono 16 kHz without blocking the event loop."""
+                  beam_size: int = 1, word_timestamps: bool = True, live: bool = False) -> Transcript:
+    """Transcribe PCM16 mono 16 kHz without blocking the event loop. `live=True` is a caller's
+    turn in a call: the engine's fast path (`transcribe_live`), beam and word timings ignored."""
     if settings.SPEECH_EXECUTION == "celery":
         if not isinstance(audio, (bytes, bytearray, memoryview)) or len(audio) % 2:
             raise AudioError("STT audio must be PCM16 bytes")  # fail here, not after a broker round trip
         kwargs = {"audio_b64": base64.b64encode(audio).decode("ascii"), "model": model, "language": language,
                   "beam_size": beam_size, "word_timestamps": word_timestamps}
+        if live:
+            kwargs["live"] = True
         return Transcript.from_dict(await _via_celery(TRANSCRIBE_TASK, kwargs, "stt", STT_TIMEOUT_S, SttError))
     from .registry import get_stt
 
     engine = get_stt(model)
+    if live:
+        return await run_cpu(engine.transcribe_live, audio, language=language)
     return await run_cpu(engine.transcribe, audio, language=language, beam_size=beam_size,
                          word_timestamps=word_timestamps)
 

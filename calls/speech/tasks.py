@@ -17,11 +17,13 @@ from .tts import synthesize_with_fallback
 
 @shared_task(acks_late=False)
 def speech_transcribe_task(audio_b64: str, model: str | None = None, language: str | None = None,
-                           beam_size: int = 1, word_timestamps: bool = True) -> dict:
+                           beam_size: int = 1, word_timestamps: bool = True, live: bool = False) -> dict:
     # acks_late off: a live turn is worthless after a redelivery minutes later.
     audio = base64.b64decode(audio_b64)
-    transcript = get_stt(model).transcribe(audio, language=language, beam_size=beam_size,
-                                           word_timestamps=word_timestamps)
+    engine = get_stt(model)
+    if live:
+        return engine.transcribe_live(audio, language=language).to_dict()
+    transcript = engine.transcribe(audio, language=language, beam_size=beam_size, word_timestamps=word_timestamps)
     return transcript.to_dict()
 
 
