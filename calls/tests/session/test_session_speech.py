@@ -79,7 +79,7 @@ def test_a_call_end_to_end(agent, phone):
 
     greeting, caller, answer = Turn.objects.order_by("index")
     assert (greeting.speaker, greeting.text) == ("agent", "Hello.")
-    assert caller.speaker == "caller" and {"order", "arrive"} <= set(words(caller.text))
+    assert caller.speaker == "caller" and {"order", "arrive"} <= set(words(caller.text)), caller.text
     assert engine.heard[0]["text"] == caller.text
     assert 250 <= caller.endpointing_ms <= 600 and caller.stt_ms is not None and caller.confidence > 0.5
     assert caller.start_ms < caller.end_ms < answer.start_ms
@@ -177,15 +177,15 @@ def test_hang_up_mid_utterance_stores_the_partial_caller_turn(agent, phone):
     async def scenario(p):
         await p.until_listening()
         p.caller.queue(say("I would like to book an appointment for next Wednesday afternoon please."))
-        await asyncio.sleep(1.8)
+        await asyncio.sleep(1.6)  # "...book an appointment" of 3.5 s
         p.caller.hang_up()
 
     summary = play(p, scenario)
     assert summary.finalized and summary.end_reason == "caller_hangup"
     greeting, partial = Turn.objects.order_by("index")
     assert partial.speaker == "caller" and partial.partial
-    assert {"appointment"} & set(words(partial.text)) or {"book"} & set(words(partial.text))
-    assert "wednesday" not in words(partial.text)
+    assert {"book", "appointment"} & set(words(partial.text)), partial.text
+    assert not {"afternoon", "please"} & set(words(partial.text)), partial.text
 
 
 def test_garbage_frames_end_cleanly_with_nothing_lost(agent, phone):
