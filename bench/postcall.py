@@ -4,7 +4,7 @@ Everything is real: PostgreSQL (a throwaway test_* database), a redis-server of 
 port, `celery -A voicecrm worker -c 1` processes consuming every queue (the layout of a small
 box) plus beat, Whisper base with beam 5 on both sides of stereo recordings. The calls are the
 four scenario conversations of calls/tests/postcall/scenarios.py, alone and chained into longer
-ones (25 s to about 2.5 min), voiced by Piper (caller left, agent right, 16 kHz) and finalized
+ones (25 s to about 4.5 min), voiced by Piper (caller left, agent right, 16 kHz) and finalized
 the way a voice session does: attach the recording, then call_finalize.
 
 1. Turnaround on an idle box: one call at a time, from the call's end (Call.ended_at) to its
@@ -13,7 +13,7 @@ the way a voice session does: attach the recording, then call_finalize.
    the first call's end to the last analysis.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voicecrm_bench .venv/bin/python bench/postcall.py \\
-        [--workers 2] [--calls 12] [--turnaround-calls 8] [--stt-threads N] [--json OUT.json]
+        [--workers 2] [--calls 20] [--turnaround-calls 10] [--stt-threads N] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -42,11 +42,14 @@ def conversations() -> list[tuple[str, str, list[tuple[str, str]]]]:
     from calls.tests.postcall import scenarios as s
 
     single = [(sc.name, sc.agent, sc.lines) for sc in s.ALL]
+    all_four = s.CHECK_IN.lines + s.EMERGENCY.lines[1:] + s.LEAD.lines[1:] + s.SUPPORT.lines[1:]
     chained = [
         ("check_in+emergency", "dispatch", s.CHECK_IN.lines + s.EMERGENCY.lines[1:]),
         ("lead+support", "leads", s.LEAD.lines + s.SUPPORT.lines[1:]),
         ("emergency+check_in+support", "dispatch", s.EMERGENCY.lines + s.CHECK_IN.lines[1:] + s.SUPPORT.lines[1:]),
         ("lead+emergency+check_in", "leads", s.LEAD.lines + s.EMERGENCY.lines[1:] + s.CHECK_IN.lines[1:]),
+        ("all four", "dispatch", all_four),
+        ("all four, twice", "dispatch", all_four + all_four[1:]),
     ]
     return single + chained
 
@@ -157,8 +160,8 @@ class Bench:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (each `celery worker -c 1`)")
-    parser.add_argument("--calls", type=int, default=12, help="calls ending at once for the throughput run")
-    parser.add_argument("--turnaround-calls", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=20, help="calls ending at once for the throughput run")
+    parser.add_argument("--turnaround-calls", type=int, default=10)
     parser.add_argument("--stt-threads", type=int, default=None, help="STT_THREADS for the workers (default: setting)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()

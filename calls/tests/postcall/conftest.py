@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import pytest
@@ -15,7 +16,8 @@ from voicecrm.demo.agents import DEMO_AGENTS
 
 
 def demo_agent(slug: str) -> AgentConfig:
-    spec = next(a for a in DEMO_AGENTS if a["slug"] == slug)
+    # A deep copy: tests edit schemas and rules, and must not edit the demo data for later tests.
+    spec = copy.deepcopy(next(a for a in DEMO_AGENTS if a["slug"] == slug))
     agent = AgentConfig.objects.filter(slug=slug).first()
     return agent or AgentConfig.objects.create(**spec)
 
@@ -104,8 +106,10 @@ class Processes:
         return int(text) if text else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postcall_processes(django_db_setup, tmp_path_factory):
+    """Started for the module that needs them and stopped after it, so no other test's calls
+    reach this worker (this process publishes to the private Redis only meanwhile)."""
     from calls.tests.postcall.harness import CeleryProcess, RedisServer, point_app_at, process_env
     from voicecrm.celery import app
 
