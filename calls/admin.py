@@ -185,8 +185,8 @@ class CallAdmin(CrmModelAdmin):
         if transcript is None:
             return "—"
         lines = format_html_join(
-            "\n", "<div><span style='color:#888'>{:>6.1f}s</span> <strong>{}</strong>: {}</div>",
-            ((seg.get("start") or 0.0, seg["speaker"].capitalize(), seg["text"]) for seg in transcript.segments),
+            "\n", "<div><span style='color:#888'>{}s</span> <strong>{}</strong>: {}</div>",
+            ((f"{seg.get('start') or 0.0:.1f}", seg["speaker"].capitalize(), seg["text"]) for seg in transcript.segments),
         )
         return format_html("<p>Whisper {}, beam {}: {} s of audio in {} s.</p>{}", transcript.model,
                            transcript.beam_size, transcript.audio_seconds, transcript.elapsed_seconds, lines)
