@@ -338,6 +338,8 @@ def _stage_failed(stage: AnalysisStage, error: str) -> str | None:
 
 
 def _next_after(run: AnalysisRun) -> str | None:
+    if AnalysisRun.objects.filter(pk=run.pk, status=AnalysisRun.Status.FAILED).exists():
+        return None  # a stage failed for good: the run stops there
     stage = _first_open_stage(run.pk)
     if stage is not None:
         return stage.name

@@ -120,3 +120,16 @@ def test_adding_an_endpoint_in_the_admin(client, alice):
         "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
     })
     assert "Unknown events: call.endd" in bad.content.decode()
+
+
+def test_the_call_page_shows_the_post_call_transcript(client, alice, analyzed_call):
+    from calls.models import CallTranscript
+
+    CallTranscript.objects.create(call=analyzed_call, model="base", beam_size=5, audio_seconds=25.0,
+                                  elapsed_seconds=3.1, segments=[
+                                      {"speaker": "agent", "start": 0.41, "end": 3.9, "text": "What's your status?"},
+                                      {"speaker": "caller", "start": 4.57, "end": 8.2, "text": "Running <late>."}])
+    client.force_login(alice)
+    page = client.get(reverse("admin:calls_call_change", args=[analyzed_call.pk])).content.decode()
+    assert "Whisper base, beam 5: 25.0 s of audio in 3.1 s." in page
+    assert "4.6s</span> <strong>Caller</strong>: Running &lt;late&gt;." in page

@@ -274,3 +274,17 @@ def test_a_call_nobody_answered_is_summarized_but_not_extracted(broker):
     stages = {s.name: (s.status, s.detail.get("reason")) for s in run.stages.all()}
     assert stages["extract"] == ("skipped", "nobody spoke on the call")
     assert run.status == "done" and call.outcome == "no_conversation" and call.extraction_errors == []
+
+
+def test_a_redelivered_message_of_a_failed_stage_does_not_restart_the_run(broker, monkeypatch):
+    call = ended()
+    run = AnalysisRun.objects.get(call=call)
+    analysis_run_execute_sync_until(run, "extract")
+
+    def broken(run, call):
+        raise ValueError("bad schema")
+
+    monkeypatch.setitem(STAGE_FUNCTIONS, "extract", broken)
+    assert analysis_stage_execute(run_id=run.pk, name="extract", task_id="e1") is None
+    assert analysis_stage_execute(run_id=run.pk, name="extract", task_id="e1") is None  # redelivered
+    assert set(AnalysisStage.objects.filter(run=run, position__gt=2).values_list("status", flat=True)) == {"pending"}
