@@ -2,10 +2,17 @@
 
 Rule-based by default, with the dialog engine's own entity extractors (agents.slots): each
 field gets an entity (from `x-entity` in the schema, the agent's flow, or the field's name and
-type) and cue words (from `x-hints`, the flow's prompts, the field's name and description).
-A field is read from the caller's answer to the agent's question about it, else from
-anything the caller said, else from what the call did (tickets, transfers, bookings). With
-LLM_BASE_URL set, an LLM fills the schema instead, and the rules are the fallback.
+type) and cue words (from `x-hints`, the flow's prompts and the field's name). A field is read
+from the caller's answer to the agent's question about it (the last answer wins), else from
+the first thing the caller said that holds one; a few fields come from what the call did
+(intent, resolution, escalation_status, appointment_action, ticket_needed: tickets, transfers,
+bookings, tool results). Per-field hints in the schema:
+
+    "router_model": {"type": "string", "x-hints": ["router", "model"]}            cue words
+    "urgency": {"enum": ["low", "high"], "x-hints": {"high": ["asap", "right away"]}}  phrases per value
+    "callback": {"type": "string", "x-entity": "phone"}                           an agents.slots entity
+
+With LLM_BASE_URL set, an LLM fills the schema instead, and the rules are the fallback.
 
 Whatever is found is validated against the schema; a value that fails is moved to
 `extraction_errors` with the reason, never dropped.
