@@ -1,7 +1,10 @@
 """Fixed phrases of an agent (greeting, fillers, goodbye), synthesized ahead of calls.
 
 When an AgentConfig is saved, its phrases go through the speech engine's PhraseCache on the
-`tts` queue, so the first caller to hear a new greeting does not wait for synthesis.
+`tts` queue, at the rates lines play them (16 kHz for the browser widget, 8 kHz for phone
+lines), so the first caller to hear a new greeting does not wait for synthesis. The cache
+lives on disk under SPEECH_CACHE_DIR: the worker and the daphne processes must share it (one
+host, or a shared volume) for this to help.
 """
 
 from __future__ import annotations
@@ -12,24 +15,15 @@ from agents.models import AgentConfig
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FILLERS = [
-    "One moment, please.",
-    "Let me check that for you.",
-    "Sorry, I didn't catch that. Could you say that again?",
-]
+PRESYNTHESIS_RATES = (16000, 8000)
 
 
 def agent_fixed_phrases(agent: AgentConfig) -> list[str]:
-    flow = agent.flow if isinstance(agent.flow, dict) else {}
-    fillers = flow.get("fillers")
-    phrases = [agent.greeting, *(fillers if isinstance(fillers, list) else DEFAULT_FILLERS), agent.closing]
-    seen, out = set(), []
-    for phrase in phrases:
-        # Templates ("Hi {customer.first_name}") differ per call and cannot be cached.
-        if isinstance(phrase, str) and phrase.strip() and "{" not in phrase and phrase not in seen:
-            seen.add(phrase)
-            out.append(phrase.strip())
-    return out
+    """Exactly the sentences a voice session caches for this agent (calls.session.fixed_phrases)."""
+    from calls.session.session import fixed_phrases
+
+    # Templates ("Hi {customer.first_name}") differ per call and cannot be cached.
+    return [p for p in fixed_phrases(agent) if p.strip() and "{" not in p]
 
 
 def agent_phrases_presynthesize(*, agent_id: int, version: int | None = None) -> dict:
@@ -40,10 +34,11 @@ def agent_phrases_presynthesize(*, agent_id: int, version: int | None = None) ->
         return {"skipped": "agent deleted"}
     if version is not None and agent.version != version:
         return {"skipped": f"superseded by version {agent.version}"}  # a newer save queued its own run
-    cache = PhraseCache()
     phrases = agent_fixed_phrases(agent)
-    before = cache.synthesized
-    cache.warm(phrases, voice=agent.voice, rate=agent.speaking_rate)
-    synthesized = cache.synthesized - before
-    logger.info("pre-synthesized %d of %d phrases for agent %s", synthesized, len(phrases), agent.slug)
-    return {"phrases": len(phrases), "synthesized": synthesized}
+    synthesized = 0
+    for rate in PRESYNTHESIS_RATES:
+        cache = PhraseCache(sample_rate=rate)
+        cache.warm(phrases, voice=agent.voice, rate=agent.speaking_rate)
+        synthesized += cache.synthesized
+    logger.info("pre-synthesized %d phrases for agent %s (%d were not cached yet)", len(phrases), agent.slug, synthesized)
+    return {"phrases": len(phrases), "rates": list(PRESYNTHESIS_RATES), "synthesized": synthesized}

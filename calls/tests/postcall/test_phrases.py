@@ -2,7 +2,7 @@
 
 import pytest
 
-from calls.postcall.phrases import DEFAULT_FILLERS, agent_fixed_phrases, agent_phrases_presynthesize
+from calls.postcall.phrases import agent_fixed_phrases, agent_phrases_presynthesize
 from calls.tests.postcall.conftest import demo_agent
 
 pytestmark = pytest.mark.django_db
@@ -19,20 +19,35 @@ def fake_tts(settings, tmp_path):
     registry.clear_caches()
 
 
-def test_the_fixed_phrases_are_greeting_fillers_and_goodbye():
+def test_the_fixed_phrases_are_the_ones_a_voice_session_caches():
+    from calls.session.session import VoiceSession, fixed_phrases
+
     agent = demo_agent("dispatch")
-    assert agent_fixed_phrases(agent) == [agent.greeting, *DEFAULT_FILLERS, agent.closing]
-    agent.flow = {"fillers": ["Hang on.", "Hi {customer.first_name}"]}
-    assert agent_fixed_phrases(agent) == [agent.greeting, "Hang on.", agent.closing]  # templates vary per call
+    phrases = agent_fixed_phrases(agent)
+    assert phrases == fixed_phrases(agent)
+    assert phrases[:4] == ["Hi, this is dispatch check-in.", "What's your status right now?", "Thanks, drive safe.",
+                           "Goodbye!"]
+    assert all(any(p in filler for p in phrases) for filler in VoiceSession.FILLERS)
+    agent.greeting = "Hi {customer.first_name}, dispatch here."
+    assert not any("{" in p for p in agent_fixed_phrases(agent))
 
 
-def test_presynthesis_fills_the_phrase_cache_once(fake_tts):
+def test_presynthesis_fills_the_session_s_phrase_cache_once(fake_tts):
+    from calls.session.session import _phrase_cache, phrase_cache
+
     agent = demo_agent("dispatch")
+    phrases = agent_fixed_phrases(agent)
     first = agent_phrases_presynthesize(agent_id=agent.pk, version=agent.version)
-    assert first == {"phrases": 5, "synthesized": 5}
-    assert len(list((fake_tts / "phrases").glob("*.wav"))) == 5
+    assert first == {"phrases": len(phrases), "rates": [16000, 8000], "synthesized": 2 * len(phrases)}
+    assert len(list((fake_tts / "phrases").glob("*.wav"))) == 2 * len(phrases)
     assert agent_phrases_presynthesize(agent_id=agent.pk)["synthesized"] == 0  # from disk now
-    assert agent_phrases_presynthesize(agent_id=agent.pk, version=agent.version - 1 or 99)["skipped"]
+    assert "superseded" in agent_phrases_presynthesize(agent_id=agent.pk, version=agent.version + 1)["skipped"]
+    # A voice session at 8 kHz now finds every phrase on disk: no synthesis at call time.
+    _phrase_cache.cache_clear()
+    cache = phrase_cache(8000)
+    cache.warm(phrases, voice=agent.voice, rate=agent.speaking_rate)
+    assert cache.synthesized == 0
+    _phrase_cache.cache_clear()
 
 
 def test_saving_an_agent_queues_presynthesis_after_commit(broker, django_capture_on_commit_callbacks):
