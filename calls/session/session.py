@@ -257,6 +257,7 @@ class VoiceSession:
         self._end_reason: str | None = None
         self._ended_by_caller = False
         self._ending = False
+        self._closed = False
         self._goodbye = False
         self._failed = False
         self._started = False
@@ -424,6 +425,7 @@ class VoiceSession:
             task.cancel()
         # 4. Persist: queued writes first, then the recording, then the one finalization.
         await self._wait(self._writes, 30.0, cancel=False)
+        self._closed = True  # anything later (a stale speculative STT failing) is not written
         finalized = False
         if self.call is not None and self._db_pool is not None:
             status = Call.Status.FAILED if self._failed else Call.Status.COMPLETED
@@ -466,6 +468,9 @@ class VoiceSession:
 
     def _write(self, fn, **kwargs) -> None:
         """Fire-and-forget write, in order with every other write of this call."""
+        if self._closed:
+            logger.info("voice session: write after the end of call %s dropped", self.call.pk if self.call else None)
+            return
         future = asyncio.ensure_future(self._db(fn, **kwargs))
         self._writes.add(future)
         future.add_done_callback(self._write_done)
@@ -597,7 +602,8 @@ class VoiceSession:
 
     def _discard_speculative(self, utt: _Utterance) -> None:
         if utt.speculative is not None:
-            utt.speculative.cancel()  # frees the pool slot if it has not started yet
+            # Not cancelled: a pool thread cannot be stopped, and the task must stay pending
+            # while it runs, so the next pause can see this call's worker is still busy.
             utt.stale = utt.speculative
             utt.speculative = None
             utt.speculative_audio = b""
