@@ -108,7 +108,7 @@ class Playout:
             if item.epoch != self._epoch:
                 continue
             if item.mark is not None:
-                item.mark()
+                self._callback(item.mark)
                 continue
             now = self.clock()
             if next_at is None or now > next_at + FRAME_S:
@@ -129,4 +129,11 @@ class Playout:
             last_unit = item.unit
             next_at += FRAME_S
             if item.on_sent is not None:
-                item.on_sent(len(item.frame) // 2, sent_at)
+                self._callback(item.on_sent, len(item.frame) // 2, sent_at)
+
+    @staticmethod
+    def _callback(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:  # bookkeeping must never stop the audio
+            logger.exception("playout callback failed")

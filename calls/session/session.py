@@ -523,17 +523,27 @@ class VoiceSession:
     async def _listen(self) -> None:
         while True:
             kind, payload, at = await self._inbound.get()
-            if kind == "audio":
-                self._on_audio(payload, at)
-            elif kind == "dtmf":
-                self._on_dtmf(payload, at)
-            elif kind == "ptt":
-                self._on_push_to_talk(payload, at)
-            elif kind == "text":
-                self._on_text(payload, at)
-            elif kind == "hangup":
-                self._end(str(payload) or "caller_hangup", by_caller=True)
-                return
+            try:
+                if self._on_inbound(kind, payload, at):
+                    return
+            except Exception:  # a bug on one frame must not deafen the rest of the call
+                self.stats.errors += 1
+                logger.exception("voice session: inbound %s failed", kind)
+
+    def _on_inbound(self, kind: str, payload, at: float) -> bool:
+        """Handle one inbound item; True once the caller has hung up."""
+        if kind == "audio":
+            self._on_audio(payload, at)
+        elif kind == "dtmf":
+            self._on_dtmf(payload, at)
+        elif kind == "ptt":
+            self._on_push_to_talk(payload, at)
+        elif kind == "text":
+            self._on_text(payload, at)
+        elif kind == "hangup":
+            self._end(str(payload) or "caller_hangup", by_caller=True)
+            return True
+        return False
 
     def _arrival(self, stream_ms: int) -> float | None:
         index = stream_ms // FRAME_MS
