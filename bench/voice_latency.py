@@ -13,7 +13,8 @@ is handed to the transport. Stage times come from the Turn rows the session stor
     DATABASE_URL=postgres://... .venv/bin/python bench/voice_latency.py --calls 4 [--turns 10]
         [--rate 8000] [--agent SLUG] [--seed 1] [--json OUT.json]
 
-Without --agent a throwaway customer-service agent is created (300 ms endpointing) and
+The database must be migrated (`manage.py migrate`). Without --agent a throwaway
+customer-service agent is created (300 ms endpointing) and
 deleted afterwards with its calls. The post-call pipeline is kept out of the measurement
 (its tasks go to an in-memory broker), as it runs on separate workers in production.
 """
