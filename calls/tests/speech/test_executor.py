@@ -48,12 +48,19 @@ async def max_loop_stall(coro) -> tuple[object, float]:
     return result, max(stalls, default=0.0)
 
 
+def off_the_loop(stall: float, transcript: Transcript) -> bool:
+    """Work run on the loop would stall it for the whole transcription; off the loop, the
+    loop only waits for the scheduler. Relative to the work's own time, so a loaded CI box
+    (where both grow) does not turn this into a timing test."""
+    return stall < max(0.1, 0.5 * transcript.elapsed)
+
+
 async def test_thread_mode_transcribes_without_blocking_the_loop(whisper):
     whisper.warm_up()
     with override_settings(SPEECH_EXECUTION="thread", STT_MODEL="tiny.en"):
         transcript, stall = await max_loop_stall(executor.run_stt(asterisk_prompt("agent-pass")))
     assert isinstance(transcript, Transcript) and words(transcript.text) == PROMPT
-    assert stall < 0.1  # a transcription takes ~0.3 s; the loop kept ticking throughout
+    assert off_the_loop(stall, transcript)
 
 
 async def test_thread_mode_runs_two_calls_concurrently(whisper):
@@ -83,7 +90,7 @@ async def test_celery_mode_with_eager_tasks(whisper):
     finally:
         app.conf.task_always_eager = previous
     assert words(transcript.text) == PROMPT and transcript.words and transcript.model == "tiny.en"
-    assert stall < 0.1  # even an eager task runs in a waiter thread, not on the loop
+    assert off_the_loop(stall, transcript)  # even an eager task runs in a waiter thread
     assert speech.engine == "piper" and speech.sample_rate == 16000 and speech.duration > 0.3
 
 
@@ -117,7 +124,7 @@ async def test_celery_mode_through_a_worker(celery_worker_app, whisper):
         )
     assert words(transcript.text) == PROMPT and transcript.confidence > 0.5
     assert speech.engine == "piper" and speech.sample_rate == 8000 and speech.duration > 0.3
-    assert stall < 0.1
+    assert off_the_loop(stall, transcript)
 
 
 async def test_celery_mode_without_a_worker_times_out_cleanly(monkeypatch):

@@ -23,7 +23,6 @@ def test_live_path_transcribes_a_telephone_prompt_like_the_full_one(whisper):
     live = whisper.transcribe_live(audio)
     assert words(live.text) == "please enter your password followed by the pound key".split()
     assert live.words == [] and 0.5 < live.confidence <= 1 and live.duration == pytest.approx(3.3, abs=0.1)
-    assert live.elapsed < whisper.transcribe(audio).elapsed  # the window is half as long
 
 
 def test_live_path_on_synthesized_speech_silence_and_noise(whisper):
