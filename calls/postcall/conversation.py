@@ -42,12 +42,20 @@ class Conversation:
 
 
 def conversation_for(call: Call) -> Conversation:
+    live = _live_conversation(call)
     transcript = CallTranscript.objects.filter(call=call).first()
     if transcript is not None and transcript.segments:
-        return Conversation(
+        recorded = Conversation(
             [Utterance(s["speaker"], s["text"], s.get("start")) for s in transcript.segments if s.get("text")],
             "recording",
         )
+        # A caller who typed (widget text box, keypad) is in the live turns, not in the recording.
+        if recorded.text_of("caller") or recorded.text_of("mixed") or not live.text_of("caller"):
+            return recorded
+    return live
+
+
+def _live_conversation(call: Call) -> Conversation:
     utterances = []
     for turn in Turn.objects.filter(call=call).exclude(speaker=Turn.Speaker.SYSTEM).order_by("index"):
         # What the caller heard, not what the agent meant to say, when it was interrupted.
