@@ -94,7 +94,7 @@ def load_prompts(endpointing_ms: int, *, max_seconds: float = 4.5) -> list[tuple
 
 async def one_call(index: int, args, agent, prompts, results: dict, start_delay: float) -> None:
     from calls.session import MemoryTransport, VoiceSession
-    from calls.session.simulate import SimulatedCaller, first_frame_after
+    from calls.session.simulate import SimulatedCaller, first_frame_after, wait_until_listening
 
     await asyncio.sleep(start_delay)
     rng = random.Random(args.seed * 1000 + index)
@@ -107,29 +107,15 @@ async def one_call(index: int, args, agent, prompts, results: dict, start_delay:
         run = asyncio.create_task(session.run())
         feed = asyncio.create_task(caller.run())
 
-        async def agent_finished(after: float) -> bool:
-            """True once the agent spoke after `after` and is listening again; False if the call ended."""
-            spoke = False
-            while not run.done():
-                for at, event in transport.events:
-                    if at < after:
-                        continue
-                    if event.get("type") == "state" and event.get("state") == "speaking":
-                        spoke = True
-                    elif spoke and event.get("type") == "state" and event.get("state") == "listening":
-                        return True
-                await asyncio.sleep(0.02)
-            return False
-
         try:
-            if not await asyncio.wait_for(agent_finished(0.0), 60):
+            if not await wait_until_listening(transport, timeout=60, run=run):
                 continue
             while turns_left > 0 and not run.done():
                 await asyncio.sleep(rng.uniform(0.6, 1.2))  # the caller thinks, then answers
                 name, pcm, _ = rng.choice(prompts)
                 last_sample_at = await caller.say(pcm)
                 turns_left -= 1
-                finished = await asyncio.wait_for(agent_finished(last_sample_at), 60)
+                finished = await wait_until_listening(transport, after=last_sample_at, timeout=60, run=run)
                 first = first_frame_after(transport, last_sample_at)
                 if first is not None:
                     results["v2v"].append((first - last_sample_at) * 1000)

@@ -123,10 +123,13 @@ class SimulatedCaller:
 
 
 async def wait_until_listening(transport: MemoryTransport, *, after: float = 0.0, timeout: float = 30.0,
-                               settle: float = 0.0) -> bool:
-    """Wait until the agent has spoken since `after` and gone back to listening (or the call ended)."""
+                               settle: float = 0.0, run: asyncio.Task | None = None) -> bool:
+    """Wait until the agent has spoken since `after` and gone back to listening: True; False if the
+    call ended first (its `ended` event, or `run`, the session's task, finished)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if run is not None and run.done():
+            return False
         spoke = False
         for at, event in transport.events:
             if at < after:

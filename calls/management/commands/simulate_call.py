@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from agents.models import AgentConfig
 from calls.models import Call, Turn
 from calls.session import MemoryTransport, VoiceSession, session_warm_up
-from calls.session.simulate import SimulatedCaller
+from calls.session.simulate import SimulatedCaller, wait_until_listening
 from calls.speech.audio import SUPPORTED_RATES, AudioError, read_wav, write_wav
 
 
@@ -107,20 +107,8 @@ class Command(BaseCommand):
         run = asyncio.create_task(session.run())
         feed = asyncio.create_task(caller.run())
 
-        async def agent_done(after: float) -> bool:
-            spoke = False
-            while not run.done():
-                for at, event in transport.events:
-                    if at >= after and event.get("type") == "state":
-                        if event["state"] == "speaking":
-                            spoke = True
-                        elif spoke and event["state"] == "listening":
-                            return True
-                await asyncio.sleep(0.02)
-            return False
-
         try:
-            if await asyncio.wait_for(agent_done(0.0), 60):
+            if await wait_until_listening(transport, timeout=60, run=run):
                 for path, pcm in turns:
                     await asyncio.sleep(gap)
                     if run.done():
@@ -128,7 +116,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"{time.monotonic() - transport.t0:7.2f}s  [playing {path}, "
                                       f"{len(pcm) / 32000:.1f} s]")
                     said = await caller.say(pcm)
-                    if not await asyncio.wait_for(agent_done(said), 60):
+                    if not await wait_until_listening(transport, after=said, timeout=60, run=run):
                         break
                 await asyncio.sleep(gap)
         except TimeoutError:
