@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from agents.models import AgentConfig, KnowledgeEntry
-from voicecrm.admin_tools import CrmModelAdmin
+from core.admin import CrmModelAdmin
 
 
 class KnowledgeInline(admin.TabularInline):

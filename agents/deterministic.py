@@ -558,7 +558,7 @@ class DeterministicEngine(DialogEngine):
         if ctx.customer_id:
             identity(ctx)
             return True
-        from customers.phones import phone_or_none
+        from core.phones import phone_or_none
         from customers.services import customer_find_by_phone
 
         phone = phone_or_none(ctx.caller_number) if ctx.caller_number else None

@@ -13,7 +13,7 @@ from calls.models import (
     AgentDailyStats, AnalysisBatch, AnalysisRun, AnalysisStage, Call, CallEvent, CallTranscript, InformationRecord, Turn,
     WebhookAttempt, WebhookDelivery, WebhookEndpoint,
 )
-from voicecrm.admin_tools import CrmModelAdmin, ReadOnlyInline
+from core.admin import CrmModelAdmin, ReadOnlyInline
 
 STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
 STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}

@@ -6,7 +6,7 @@ from calls.models import Call
 from customers.models import Appointment, Customer, OpeningHours, Order, Service
 from customers.resources import CustomerResource
 from tickets.models import Ticket
-from voicecrm.admin_tools import CrmModelAdmin, ReadOnlyInline
+from core.admin import CrmModelAdmin, ReadOnlyInline
 
 
 class CallInline(ReadOnlyInline):

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.phones import E164_REGEX, PhoneField
+from core.phones import E164_REGEX, PhoneField
 
 # Digits only, so an account number can be read out and keyed in on a phone.
 account_number_validator = RegexValidator(r"^[0-9]{5,10}$", "An account number is 5 to 10 digits.")

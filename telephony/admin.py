@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from telephony.models import Route
-from voicecrm.admin_tools import CrmModelAdmin
+from core.admin import CrmModelAdmin
 
 
 @admin.register(Route)

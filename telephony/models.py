@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from customers.phones import normalize_phone
+from core.phones import normalize_phone
 
 
 def new_widget_key() -> str:

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from tickets.models import SlaPolicy, Ticket, TicketComment
 from tickets.services import ticket_comment_add
-from voicecrm.admin_tools import CrmModelAdmin
+from core.admin import CrmModelAdmin
 
 
 class TicketCommentInline(admin.StackedInline):

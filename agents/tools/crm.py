@@ -136,7 +136,7 @@ def _own_appointment(ctx: "CallContext", appointment_id: int):
 )
 def find_customer(ctx: "CallContext", args: dict) -> dict:
     from customers.models import Customer
-    from customers.phones import phone_or_none
+    from core.phones import phone_or_none
 
     live = Customer.objects.exclude(status=Customer.Status.CLOSED)
     customer, method = None, ""
@@ -296,7 +296,7 @@ def create_ticket(ctx: "CallContext", args: dict) -> dict:
 )
 def create_customer_account(ctx: "CallContext", args: dict) -> dict:
     from customers.models import Customer
-    from customers.phones import normalize_phone, phone_or_none
+    from core.phones import normalize_phone, phone_or_none
 
     phone = args.get("phone") or ctx.caller_number
     phone = normalize_phone(phone) if args.get("phone") else (phone_or_none(phone) or "")

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from voicecrm.roles import roles_sync
+from core.roles import roles_sync
 
 
 class Migration(migrations.Migration):

@@ -205,7 +205,7 @@ def _supervisors_notify(call: Call, *, reason: str, ticket_reference: str | None
 def _customer_for(call: Call, facts: dict):
     """The call's customer, or a prospect made from what the caller said."""
     from customers.models import Customer
-    from customers.phones import phone_or_none
+    from core.phones import phone_or_none
 
     if call.customer_id:
         return call.customer, False
@@ -277,7 +277,7 @@ CONTACT_FIELDS = {"phone": "phone", "phone_number": "phone", "callback_number": 
 
 def _contact_update(call: Call, facts: dict) -> dict | None:
     from customers.models import Customer
-    from customers.phones import phone_or_none
+    from core.phones import phone_or_none
 
     if not call.customer_id:
         return None

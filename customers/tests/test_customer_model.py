@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from customers.models import Customer
-from customers.phones import normalize_phone
+from core.phones import normalize_phone
 from customers.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
