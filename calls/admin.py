@@ -192,7 +192,7 @@ class CallAdmin(CrmModelAdmin):
                            transcript.beam_size, transcript.audio_seconds, transcript.elapsed_seconds, lines)
 
     def _start_batch(self, request, queryset, kind: str):
-        from calls.pipeline import analysis_rerun
+        from calls.postcall.pipeline import analysis_rerun
 
         batch, skipped = analysis_rerun(calls=queryset.select_related("agent"), kind=kind, user=request.user)
         if skipped:
@@ -212,7 +212,7 @@ class CallAdmin(CrmModelAdmin):
         return self._start_batch(request, queryset, AnalysisBatch.Kind.REEXTRACT)
 
     def analysis_progress_view(self, request, batch_id: int):
-        from calls.pipeline import batch_progress
+        from calls.postcall.pipeline import batch_progress
 
         if not self.has_view_permission(request):
             from django.core.exceptions import PermissionDenied
@@ -338,7 +338,7 @@ class AnalysisBatchAdmin(CrmModelAdmin):
 
     @admin.display(description="Progress")
     def progress_link(self, batch: AnalysisBatch) -> str:
-        from calls.pipeline import batch_progress
+        from calls.postcall.pipeline import batch_progress
 
         p = batch_progress(batch)
         url = reverse("admin:calls_call_analysis_progress", args=[batch.pk])

@@ -53,7 +53,7 @@ def call_start(
 
 
 def _notify_started(call_id: int) -> None:
-    from calls.pipeline import call_started_notify
+    from calls.postcall.pipeline import call_started_notify
 
     call_started_notify(call_id=call_id)
 
@@ -115,7 +115,7 @@ def call_finalize(
     call.save(update_fields=["status", "ended_at", "duration_seconds", "end_reason", "intent", "updated_at"])
     call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status, payload={"end_reason": end_reason})
 
-    from calls.pipeline import pipeline_schedule
+    from calls.postcall.pipeline import pipeline_schedule
 
     pipeline_schedule(call=call)
     return True

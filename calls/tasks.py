@@ -15,7 +15,7 @@ import uuid
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from calls.pipeline import (
+from calls.postcall.pipeline import (
     StageRetry, analysis_stage_execute, analysis_stage_fail, postcall_sweep, stage_enqueue, stage_time_limit,
 )
 

@@ -163,7 +163,7 @@ def webhook_event_emit(*, event: str, data: dict[str, Any], dedupe_key: str, cal
 
 def webhook_deliveries_enqueue(ids: list[int], *, countdown: float | None = None) -> None:
     """Hand deliveries to the broker; if it is down they stay pending for the sweep."""
-    from calls.pipeline import _eager
+    from calls.postcall.pipeline import _eager
     from calls.tasks import webhook_deliver_task
 
     if _eager():

@@ -279,6 +279,8 @@ KNOWLEDGE_MIN_CONFIDENCE = env_float("KNOWLEDGE_MIN_CONFIDENCE", 0.5, minimum=0.
 KNOWLEDGE_MIN_SIMILARITY = env_float("KNOWLEDGE_MIN_SIMILARITY", 0.45, minimum=0.0)
 
 # --- Telephony -----------------------------------------------------------------------------------
+# Phone networks that can place and steer calls, by name (telephony/registry.py).
+TELEPHONY_PROVIDERS: dict[str, str] = {}
 TWILIO_ACCOUNT_SID = env_optional("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
 

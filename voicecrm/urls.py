@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from calls import views as call_views
+from telephony.browser import views as widget_views
 from voicecrm import views
 
 admin.site.site_header = "VoiceCRM"
@@ -15,7 +15,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/panels/", views.dashboard_panels, name="dashboard-panels"),
-    path("widget/demo/", call_views.widget_demo, name="widget-demo"),
+    path("widget/demo/", widget_views.widget_demo, name="widget-demo"),
     path("admin/", admin.site.urls),
     path("api/", include("voicecrm.api")),
     path("agents/", include("agents.urls")),

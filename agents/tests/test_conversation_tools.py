@@ -12,7 +12,7 @@ from agents.conversations import (
     conversations_in,
     run_conversation,
 )
-from agents.services import text_session_open
+from telephony.chat.session import text_session_open
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from calls.models import Call
 from customers.models import Customer

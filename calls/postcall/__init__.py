@@ -1,4 +1,4 @@
-"""The post-call pipeline's stages, one module each, called by calls.pipeline.
+"""The post-call pipeline's stages, one module each, called by calls.postcall.pipeline.
 
 transcribe  the stereo recording, per side, with the post-call Whisper model (queue "stt")
 summarize   one to three sentences, an outcome and a sentiment

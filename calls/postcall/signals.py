@@ -30,7 +30,7 @@ def agent_config_saved(sender, instance, raw: bool = False, **kwargs) -> None:
 
 def agent_phrases_presynthesize_enqueue(*, agent_id: int) -> None:
     from agents.models import AgentConfig
-    from calls.pipeline import PUBLISH_RETRY, _eager
+    from calls.postcall.pipeline import PUBLISH_RETRY, _eager
     from calls.tasks import agent_phrases_presynthesize_task
 
     # The saved version, read after commit: save() bumps it with an F() expression.

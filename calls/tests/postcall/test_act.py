@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.core import mail
 
 from calls.models import Call, CallEvent
-from calls.pipeline import analysis_run_execute_sync
+from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.postcall.act import call_act, rule_matches
 from calls.services import call_finalize
 from calls.tests.postcall import scenarios

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from calls.models import AnalysisBatch, AnalysisRun, Call, WebhookDelivery, WebhookEndpoint
-from calls.pipeline import analysis_run_execute_sync
+from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.services import call_finalize
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import call_with_turns

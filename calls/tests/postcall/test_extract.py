@@ -3,7 +3,7 @@
 import pytest
 
 from calls.models import AnalysisRun, Call
-from calls.pipeline import analysis_rerun
+from calls.postcall.pipeline import analysis_rerun
 from calls.postcall.conversation import Conversation, Utterance
 from calls.postcall.extract import data_changes, extract_rule_based, validate_extraction
 from calls.services import call_finalize

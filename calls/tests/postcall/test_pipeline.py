@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from calls.models import AnalysisRun, AnalysisStage, Call, CallTranscript
-from calls.pipeline import (
+from calls.postcall.pipeline import (
     REQUEUE_AFTER_SECONDS, STAGE_FUNCTIONS, StageRetry, analysis_rerun, analysis_run_execute_sync,
     analysis_stage_execute, analysis_stage_fail, batch_progress, call_started_notify, pipeline_schedule, postcall_sweep,
 )

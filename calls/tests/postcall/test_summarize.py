@@ -5,7 +5,7 @@ import json
 import pytest
 
 from calls.models import Call
-from calls.pipeline import analysis_run_execute_sync
+from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.postcall.conversation import Conversation, Utterance
 from calls.postcall.summarize import sentiment_of
 from calls.services import call_finalize

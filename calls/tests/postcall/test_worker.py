@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 
 from calls.models import AnalysisRun, AnalysisStage, Call, CallEvent, CallTranscript, Turn, WebhookDelivery, WebhookEndpoint
-from calls.pipeline import pipeline_schedule
+from calls.postcall.pipeline import pipeline_schedule
 from calls.services import call_attach_recording, call_finalize
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import assert_extracted, call_with_turns, consultation_service

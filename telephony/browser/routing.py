@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from calls.consumers import VoiceWidgetConsumer
+from telephony.browser.consumers import VoiceWidgetConsumer
 
 # Public: embedded on customers' sites, so not behind the host check (the consumer checks the
 # Origin against the widget key's allowed origins).

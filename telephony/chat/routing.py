@@ -1,6 +1,6 @@
 from django.urls import path
 
-from agents.consumers import ChatConsumer
+from telephony.chat.consumers import ChatConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<slug:slug>/", ChatConsumer.as_asgi()),

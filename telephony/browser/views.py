@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from calls import widget
+from telephony.browser import widget
 from telephony.models import Route
 
 
@@ -51,4 +51,4 @@ def widget_demo(request):
         "origin_ok": selected is not None and widget.origin_allowed(selected, page_origin),
         "page_origin": page_origin,
     }
-    return render(request, "calls/widget_demo.html", context, status=404 if problem else 200)
+    return render(request, "telephony/widget_demo.html", context, status=404 if problem else 200)

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from calls import widget
+from telephony.browser import widget
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.urls import reverse
 
-from agents.routing import websocket_urlpatterns
+from telephony.chat.routing import websocket_urlpatterns
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from calls.models import Call, Turn
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from calls import widget
+from telephony.browser import widget
 from calls.models import Call, CallEvent, Turn
 
 from .conftest import communicator

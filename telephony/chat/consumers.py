@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from agents.services import (
+from telephony.chat.session import (
     MAX_MESSAGE_CHARS,
     TextSession,
     reply_payload,

@@ -9,7 +9,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.services import text_session_open
+from telephony.chat.session import text_session_open
 
 
 class Command(BaseCommand):

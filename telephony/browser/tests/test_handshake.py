@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from calls import widget
+from telephony.browser import widget
 from telephony.models import Route
 
 from .conftest import SHOP, communicator, random_ip
