@@ -27,7 +27,8 @@ from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
 from agents.slots import Env, extract
-from agents.text import datetime_text, money_text, split_sentences, time_text
+from agents.text import datetime_text, money_text, time_text
+from core.text import split_sentences
 from agents.tools import identity, tool_run
 from agents.tools.base import agent_verifies_callers
 

@@ -9,7 +9,7 @@ from agents.engine import CallContext, DialogReply, get_dialog_engine
 from agents.flows import DEFAULT_FLOWS, default_flow
 from agents.models import AgentConfig
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
-from agents.text import SentenceBuffer, split_sentences
+from core.text import SentenceBuffer, split_sentences
 from agents.validators import flow_errors
 from calls.models import Call, CallEvent
 from calls.services import call_start

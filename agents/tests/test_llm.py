@@ -10,7 +10,8 @@ import pytest
 from agents.deterministic import DeterministicEngine
 from agents.engine import CallContext, DialogReply
 from agents.flows import default_flow
-from agents.llm import ChatCompletionsClient, LLMEngine
+from agents.llm import LLMEngine
+from core.llm import ChatCompletionsClient
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from agents.tests.llm_server import ChatCompletionsServer
 from calls.models import Call, CallEvent

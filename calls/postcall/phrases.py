@@ -27,7 +27,7 @@ def agent_fixed_phrases(agent: AgentConfig) -> list[str]:
 
 
 def agent_phrases_presynthesize(*, agent_id: int, version: int | None = None) -> dict:
-    from calls.speech.tts import PhraseCache
+    from calls.speech.synthesis import PhraseCache
 
     agent = AgentConfig.objects.filter(pk=agent_id).first()
     if agent is None:

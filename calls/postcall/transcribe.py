@@ -22,7 +22,8 @@ from calls.models import Call, CallTranscript
 from calls.postcall.errors import StageError, StageSkipped
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, check_rate, frame_bytes, resample
 from calls.speech.errors import SttError
-from calls.speech.stt import Transcript, get_stt_engine
+from calls.speech.base import Transcript
+from calls.speech.registry import get_stt
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def recording_transcribe(*, call: Call) -> dict:
     model_name = settings.STT_POSTCALL_MODEL
     beam = settings.POSTCALL_STT_BEAM_SIZE
     language = (call.agent.language if call.agent_id and call.agent.language else None) or settings.STT_LANGUAGE
-    engine = get_stt_engine(model_name)
+    engine = get_stt(model_name)
     started = time.perf_counter()
     segments: list[dict] = []
     audio_seconds = 0.0

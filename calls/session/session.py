@@ -41,9 +41,10 @@ from calls.speech import executor
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, Framer, check_rate, iter_frames
 from calls.speech.errors import SpeechError
 from calls.speech.registry import get_stt, get_tts, get_vad
-from calls.speech.stt import Transcript
-from calls.speech.tts import PhraseCache, Speech, split_sentences
-from calls.speech.vad import EndpointEvent, Endpointer, Vad
+from calls.speech.base import Speech, Transcript, Vad
+from calls.speech.synthesis import PhraseCache
+from calls.speech.vad import EndpointEvent, Endpointer
+from core.text import split_sentences
 
 from .heard import PlayedSentence, heard_text, speech_span
 from .playout import FRAME_S, Playout

@@ -20,10 +20,13 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import EagerResult
 from django.conf import settings
 
+from core.text import split_sentences
+
 from .audio import AudioError
+from .base import Speech, Transcript
 from .errors import SpeechError, SttError, TtsError
-from .stt import Transcript
-from .tts import Speech, split_sentences
+from .registry import get_stt
+from .synthesis import synthesize_with_fallback
 
 T = TypeVar("T")
 
@@ -118,8 +121,6 @@ async def run_stt(audio: bytes, *, model: str | None = None, language: str | Non
         if live:
             kwargs["live"] = True
         return Transcript.from_dict(await _via_celery(TRANSCRIBE_TASK, kwargs, "stt", STT_TIMEOUT_S, SttError))
-    from .registry import get_stt
-
     engine = get_stt(model)
     if live:
         return await run_cpu(engine.transcribe_live, audio, language=language)
@@ -135,8 +136,6 @@ async def run_tts(text: str, *, voice: str | None = None, rate: float | None = N
         data = await _via_celery(SYNTHESIZE_TASK, kwargs, "tts", TTS_TIMEOUT_S, TtsError)
         return Speech(base64.b64decode(data["audio_b64"]), data["sample_rate"], data["engine"], data["text"],
                       data["fallback_reason"])
-    from .tts import synthesize_with_fallback
-
     return await run_cpu(synthesize_with_fallback, text, voice=voice, rate=rate, sample_rate=sample_rate)
 
 

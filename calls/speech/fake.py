@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from core.text import split_sentences
+
 from .audio import ENGINE_RATE, check_rate, duration_s, pcm16_to_array
-from .stt import SttEngine, Transcript, Word
-from .tts import Speech, TtsEngine, split_sentences
+from .base import Speech, SttEngine, Transcript, TtsEngine, Word
 
 
 class FakeSttEngine(SttEngine):

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from .audio import ENGINE_RATE, read_wav, write_wav
+from .base import Speech, Transcript
 from .registry import get_stt
-from .stt import Transcript
-from .tts import Speech, synthesize_with_fallback
+from .synthesis import synthesize_with_fallback
 
 
 def transcribe_file(path: str | os.PathLike[str], model: str | None = None, *, language: str | None = None,

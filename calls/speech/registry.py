@@ -15,9 +15,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .stt import SttEngine
-from .tts import TtsEngine
-from .vad import Vad
+from .base import SttEngine, TtsEngine, Vad
 
 _lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""Speech-to-text: the `SttEngine` interface and the faster-whisper engine.
+"""Speech-to-text: the faster-whisper engine (the interface is in base.py).
 
 Models come from pip packages, never from a model hub at run time: faster-whisper is only
 ever given a model *directory* (with tokenizer.json).
@@ -14,71 +14,14 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from .audio import ENGINE_RATE, duration_s, pcm16_to_float32
+from .base import SttEngine, Transcript, Word
 from .errors import SttError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    start: float  # seconds from the start of the audio
-    end: float
-    probability: float
-
-
-@dataclass(frozen=True)
-class Transcript:
-    """What was said. `confidence` is in 0..1 (see WhisperEngine._confidence)."""
-
-    text: str
-    confidence: float = 0.0
-    words: list[Word] = field(default_factory=list)
-    language: str = "en"
-    duration: float = 0.0  # seconds of audio
-    model: str = ""
-    elapsed: float = 0.0  # seconds spent transcribing, for the Turn's stage timings
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.text.strip()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Transcript:
-        words = [Word(**w) for w in data.get("words", [])]
-        return cls(**{**data, "words": words})
-
-
-class SttEngine:
-    """Transcribes one utterance or recording."""
-
-    name = "stt"
-    model: str = ""
-
-    def transcribe(
-        self,
-        audio: bytes,
-        *,
-        language: str | None = None,
-        beam_size: int = 1,
-        word_timestamps: bool = True,
-    ) -> Transcript:
-        """`audio` is PCM16 mono at 16 kHz. Raise AudioError for malformed audio, SttError if the
-        engine cannot run. Silence gives an empty Transcript, not an error."""
-        raise NotImplementedError
-
-    def transcribe_live(self, audio: bytes, *, language: str | None = None) -> Transcript:
-        """A live caller turn: as fast as the engine can, no word timings needed."""
-        return self.transcribe(audio, language=language, beam_size=1, word_timestamps=False)
 
 
 # --- Model resolution -----------------------------------------------------------------------
@@ -350,10 +293,3 @@ class WhisperEngine(SttEngine):
             p = math.exp(sum(s.avg_logprob * max(1, len(s.tokens)) for s in segments) / total)
         no_speech = max(s.no_speech_prob for s in segments)
         return round(max(0.0, min(1.0, p * (1.0 - no_speech))), 4)
-
-
-def get_stt_engine(model: str | None = None) -> SttEngine:
-    """The configured STT engine (settings.STT_ENGINE) for `model`, cached per process."""
-    from .registry import get_stt
-
-    return get_stt(model)

@@ -12,7 +12,7 @@ import base64
 from celery import shared_task
 
 from .registry import get_stt
-from .tts import synthesize_with_fallback
+from .synthesis import synthesize_with_fallback
 
 
 @shared_task(acks_late=False)

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from .audio import FRAME_MS, AudioError, Resampler, frame_bytes, pcm16_to_float32
+from .base import Vad
 
 
 class NoiseFloor:
@@ -48,22 +49,6 @@ class NoiseFloor:
         self._levels.append(level)
         floor = float(np.percentile(self._levels, self.percentile))
         return level >= floor + self.margin_db
-
-
-class Vad:
-    """Scores 20 ms PCM16 mono frames. Raise AudioError for a frame of the wrong size."""
-
-    name = "vad"
-    threshold = 0.5
-
-    def speech_probability(self, frame: bytes, rate: int) -> float:
-        raise NotImplementedError
-
-    def is_speech(self, frame: bytes, rate: int) -> bool:
-        return self.speech_probability(frame, rate) >= self.threshold
-
-    def reset(self) -> None:
-        """Forget per-stream state (a new call, or after the agent finished speaking)."""
 
 
 def _check_frame(frame: bytes, rate: int, rates: tuple[int, ...]) -> None:
