@@ -31,6 +31,7 @@ from agents.text import datetime_text, money_text, time_text
 from core.text import split_sentences
 from agents.tools import identity, tool_run
 from agents.tools.base import agent_verifies_callers
+from core.conditions import OPERATORS, condition_holds
 
 logger = logging.getLogger(__name__)
 
@@ -119,38 +120,8 @@ _WHOLE_FIELD = re.compile(r"^\{([A-Za-z0-9_.\-]+)\}$")
 
 # --- conditions ----------------------------------------------------------------------------------
 
-def _compare(value: Any, op: str, expected: Any) -> bool:
-    if op == "set":
-        return (value not in (None, "", [], {})) == bool(expected)
-    if op == "eq":
-        return value == expected
-    if op == "ne":
-        return value != expected
-    if op == "in":
-        return value in expected
-    if op == "not_in":
-        return value not in expected
-    if op == "contains":
-        return value is not None and expected in value
-    try:
-        left, right = float(value), float(expected)
-    except (TypeError, ValueError):
-        return False
-    return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
-
-
-CONDITION_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "set")
-
-
-def condition_holds(condition: dict, namespace: dict) -> bool:
-    if "all" in condition:
-        return all(condition_holds(c, namespace) for c in condition["all"])
-    if "any" in condition:
-        return any(condition_holds(c, namespace) for c in condition["any"])
-    if "not" in condition:
-        return not condition_holds(condition["not"], namespace)
-    value = _lookup(namespace, condition["var"])
-    return all(_compare(value, op, condition[op]) for op in CONDITION_OPS if op in condition)
+# The flow's conditions are the project's one condition language (core/conditions.py).
+CONDITION_OPS = OPERATORS
 
 
 # --- intent recognizers, one per agent version ---------------------------------------------------

@@ -5,6 +5,8 @@ from typing import Any
 import jsonschema
 from django.core.exceptions import ValidationError
 
+from core.conditions import condition_errors, when_errors
+
 # Field types the post-call extractor knows how to fill.
 EXTRACTABLE_TYPES = {"string", "number", "integer", "boolean"}
 
@@ -41,6 +43,9 @@ def validate_rule_list(value: Any) -> None:
     for number, rule in enumerate(value, start=1):
         if "action" not in rule:
             raise ValidationError(f"Rule {number} has no \"action\".")
+        errors = when_errors(rule.get("when", {}), where=f"Rule {number} when")
+        if errors:
+            raise ValidationError(errors[:20])
 
 
 def validate_object(value: Any) -> None:
@@ -109,7 +114,6 @@ FLOW_SCHEMA = {
     },
 }
 TEMPLATE_ROOTS = {"slots", "results", "result", "identity", "customer", "text", "dtmf", "intent", "caller_number", "counters", "agent"}
-_CONDITION_OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "set"}
 # What each step type needs besides "type".
 _REQUIRED = {
     "ask": ("slot", "entity", "next"), "confirm": ("yes", "no"), "tool": ("tool", "next"), "branch": ("next",),
@@ -142,25 +146,7 @@ def _check_template(where: str, template: Any, errors: list[str]) -> None:
 
 
 def _check_condition(where: str, condition: Any, errors: list[str]) -> None:
-    if not isinstance(condition, dict):
-        errors.append(f"{where}: a condition must be an object")
-        return
-    if "all" in condition or "any" in condition:
-        items = condition.get("all", condition.get("any"))
-        if not isinstance(items, list) or not items:
-            errors.append(f"{where}: all/any needs a list of conditions")
-            return
-        for n, item in enumerate(items):
-            _check_condition(f"{where}[{n}]", item, errors)
-        return
-    if "not" in condition:
-        _check_condition(f"{where}.not", condition["not"], errors)
-        return
-    if not isinstance(condition.get("var"), str) or condition["var"].split(".")[0] not in TEMPLATE_ROOTS:
-        errors.append(f"{where}: a condition needs \"var\" naming a value, e.g. \"slots.debt_amount\"")
-    ops = set(condition) - {"var"}
-    if not ops or ops - _CONDITION_OPS:
-        errors.append(f"{where}: operators must be among {', '.join(sorted(_CONDITION_OPS))}")
+    errors += condition_errors(condition, where=where, roots=TEMPLATE_ROOTS)
 
 
 def flow_errors(flow: Any) -> list[str]:

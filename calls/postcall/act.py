@@ -5,7 +5,8 @@
      {"when": {"debt_amount": {"gte": 10000}}, "action": "ticket", "priority": "high"}]
 
 `when` maps a field (of the extracted data, or the call's intent/outcome/sentiment) to the
-allowed values, a single value, or operators (gte, gt, lte, lt, eq, ne, in, exists). Actions:
+allowed values, a single value, or operators, or is a condition itself: the flows' condition
+language (core/conditions.py: eq, ne, gt, gte, lt, lte, in, not_in, contains, set). Actions:
 `urgent_ticket`, `ticket` (priority, category), `follow_up_appointment` (service slug),
 `update_customer`, `notify` ("supervisors"). Contact details that changed (phone, email)
 update the identified customer unless a rule `{"action": "update_customer", "enabled": false}`
@@ -35,6 +36,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from calls.postcall.faults import fault_point
+from core.conditions import when_holds
 
 logger = logging.getLogger(__name__)
 
@@ -51,37 +53,9 @@ FOLLOW_UP_SEARCH_DAYS = 14
 
 # --- matching ----------------------------------------------------------------------------------
 
-def _compare(value: Any, op: str, expected: Any) -> bool:
-    try:
-        if op == "exists":
-            return (value not in (None, "")) == bool(expected)
-        if op == "eq":
-            return value == expected
-        if op == "ne":
-            return value != expected
-        if op == "in":
-            return value in expected
-        if value is None:
-            return False
-        return {"gte": value >= expected, "gt": value > expected, "lte": value <= expected, "lt": value < expected}[op]
-    except (TypeError, KeyError):
-        return False
-
-
 def rule_matches(when: dict, facts: dict) -> bool:
-    for name, expected in (when or {}).items():
-        value = facts.get(name)
-        if isinstance(expected, list):
-            # Booleans compare as booleans: True must not match 1.
-            if not any(value == e and type(value) is type(e) or (isinstance(value, str) and value == e)
-                       for e in expected):
-                return False
-        elif isinstance(expected, dict):
-            if not all(_compare(value, op, arg) for op, arg in expected.items()):
-                return False
-        elif value != expected:
-            return False
-    return True
+    """Whether a rule's `when` holds, in the flows' condition language (core/conditions.py)."""
+    return when_holds(when or {}, facts)
 
 
 def facts_for(call: Call) -> dict:

@@ -140,7 +140,7 @@ def test_a_check_in_without_trouble_takes_no_action(broker):
     ({"debt_amount": {"gte": 10000}}, {"debt_amount": 25000}, True),
     ({"debt_amount": {"gte": 10000, "lt": 20000}}, {"debt_amount": 25000}, False),
     ({"debt_amount": {"gte": 10000}}, {"debt_amount": "lots"}, False),
-    ({"email": {"exists": True}}, {"email": "a@b.co"}, True),
+    ({"email": {"set": True}}, {"email": "a@b.co"}, True),
     ({"intent": "complaint", "sentiment": ["negative"]}, {"intent": "complaint", "sentiment": "negative"}, True),
     ({}, {}, True),
 ])
