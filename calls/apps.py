@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_save
 
+from tickets.signals import ticket_created
+
 
 class CallsConfig(AppConfig):
     name = "calls"
@@ -8,6 +10,6 @@ class CallsConfig(AppConfig):
     def ready(self) -> None:
         from calls.postcall import signals
 
-        post_save.connect(signals.ticket_saved, sender="tickets.Ticket", dispatch_uid="calls.ticket_created_webhook")
+        ticket_created.connect(signals.ticket_created_webhook, dispatch_uid="calls.ticket_created_webhook")
         post_save.connect(signals.agent_config_saved, sender="agents.AgentConfig",
                           dispatch_uid="calls.agent_phrases_presynthesize")

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from tickets.models import SlaPolicy, Ticket, TicketComment
-from tickets.services import ticket_comment_add
+from tickets.services import TicketChanges, ticket_comment_add, ticket_create, ticket_update
 from core.admin import CrmModelAdmin
 
 
@@ -56,13 +56,16 @@ class TicketAdmin(CrmModelAdmin):
         return ticket.is_overdue
 
     def save_model(self, request, obj: Ticket, form, change) -> None:
-        if not change or "priority" in form.changed_data:
-            obj.apply_sla()
-        if "status" in form.changed_data:
-            new_status = obj.status
-            obj.status = form.initial.get("status", obj.status)
-            obj.set_status(new_status)
-        super().save_model(request, obj, form, change)
+        # The services own due times, resolution stamps and the ticket.created event.
+        editable = [name for name in form.cleaned_data if name in TicketChanges.__annotations__]
+        if change:
+            ticket_update(ticket=obj, **{name: form.cleaned_data[name] for name in form.changed_data if name in editable})
+            return
+        created = ticket_create(**{name: form.cleaned_data[name] for name in editable})
+        # The admin goes on with `obj` (inline comments, the log entry, the redirect): make it the saved row.
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
 
     def save_formset(self, request, form, formset, change) -> None:
         if formset.model is not TicketComment:
@@ -79,6 +82,16 @@ class TicketCommentAdmin(CrmModelAdmin):
     search_fields = ["ticket__reference", "body"]
     list_select_related = ["ticket", "author"]
     raw_id_fields = ["ticket"]
+    readonly_fields = ["author", "created_at"]
+
+    def save_model(self, request, obj: TicketComment, form, change) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new comment goes through the service, as in the ticket's page, so the first response is stamped.
+        created = ticket_comment_add(ticket=obj.ticket, author=request.user, body=obj.body, internal=obj.internal)
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
 
 
 @admin.register(SlaPolicy)

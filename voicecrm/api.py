@@ -1,6 +1,5 @@
 """The REST API: one router for every app (token or session auth, role permissions)."""
 
-from django.db import transaction
 from rest_framework import mixins, routers, viewsets
 
 from calls.models import Call
@@ -9,7 +8,7 @@ from customers.models import Appointment, Customer, Order, Service
 from customers.serializers import AppointmentSerializer, CustomerSerializer, OrderSerializer, ServiceSerializer
 from tickets.models import Ticket
 from tickets.serializers import TicketSerializer
-from tickets.services import ticket_create
+from tickets.services import ticket_create, ticket_update
 
 
 class CustomerViewSet(viewsets.ModelViewSet):
@@ -63,14 +62,13 @@ class TicketViewSet(
     queryset = Ticket.objects.prefetch_related("comments")
     serializer_class = TicketSerializer
 
-    @transaction.atomic
+    # The services own due times, resolution stamps and the ticket.created event: the serializer
+    # only validates, and its save() is never called.
     def perform_create(self, serializer):
-        data = serializer.validated_data
-        serializer.instance = ticket_create(
-            subject=data["subject"], description=data.get("description", ""),
-            category=data.get("category", Ticket.Category.OTHER), priority=data.get("priority", "normal"),
-            customer=data.get("customer"),
-        )
+        serializer.instance = ticket_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = ticket_update(ticket=serializer.instance, **serializer.validated_data)
 
 
 router = routers.DefaultRouter()

@@ -1,24 +1,22 @@
 """Receivers connected in CallsConfig.ready(): they only queue work, the services decide.
 
 Tickets come from several places (the agent's tool during a call, the post-call rules, the
-admin, the API), so ticket.created is emitted for every new Ticket row, inside the
-transaction that wrote it. A saved AgentConfig gets its fixed phrases synthesized on the
-`tts` queue after commit.
+admin, the API), all through `tickets.services.ticket_create`, which sends `ticket_created`
+inside the transaction that wrote the ticket; ticket.created is emitted from there. A saved
+AgentConfig gets its fixed phrases synthesized on the `tts` queue after commit.
 """
 
 import logging
 
 from django.db import transaction
 
+from calls.webhooks import ticket_created_emit
+
 logger = logging.getLogger(__name__)
 
 
-def ticket_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    if not created or raw:
-        return
-    from calls.webhooks import ticket_created_emit
-
-    ticket_created_emit(ticket=instance)
+def ticket_created_webhook(sender, ticket, **kwargs) -> None:
+    ticket_created_emit(ticket=ticket)
 
 
 def agent_config_saved(sender, instance, raw: bool = False, **kwargs) -> None:
