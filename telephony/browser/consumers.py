@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from telephony.browser import widget
+from telephony.selectors import widget_route_for_key
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
         if not await widget.connection_allowed(ip):
             logger.warning("widget: rate limit for %s", ip)
             return await self.refuse(widget.CLOSE_RATE_LIMITED)
-        self.route = await database_sync_to_async(widget.widget_route_for)(key)
+        self.route = await database_sync_to_async(widget_route_for_key)(key)
         if self.route is None or not widget.origin_allowed(self.route, origin):
             logger.info("widget: refused key=%r origin=%r", key, origin)
             return await self.refuse(widget.CLOSE_FORBIDDEN)

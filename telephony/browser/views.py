@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET
 
 from telephony.browser import widget
 from telephony.models import Route
+from telephony.selectors import route_list_active, widget_route_for_agent, widget_route_for_key
 
 
 @require_GET
@@ -16,25 +17,16 @@ def widget_demo(request):
     get a picker of every active key; keys are public anyway, as they sit in customers' pages.
     """
     can_list = request.user.is_staff or settings.DEBUG
-    routes = list(
-        Route.objects.select_related("agent")
-        .filter(kind=Route.Kind.WIDGET_KEY, active=True, agent__active=True)
-        .order_by("agent__name", "address")
-    ) if can_list else []
+    routes = list(route_list_active(kind=Route.Kind.WIDGET_KEY).order_by("agent__name", "address")) if can_list else []
     key = request.GET.get("key", "").strip()
     agent_slug = request.GET.get("agent", "").strip()
     selected, problem = None, ""
     if key:
-        selected = widget.widget_route_for(key)
+        selected = widget_route_for_key(key)
         if selected is None:
             problem = f"There is no active widget key {key!r}."
     elif agent_slug:
-        selected = (
-            Route.objects.select_related("agent")
-            .filter(kind=Route.Kind.WIDGET_KEY, active=True, agent__slug=agent_slug, agent__active=True)
-            .order_by("created_at")
-            .first()
-        )
+        selected = widget_route_for_agent(agent_slug)
         if selected is None:
             problem = f"The agent {agent_slug!r} has no active widget key (or is inactive). Add one under Routes."
     elif routes:

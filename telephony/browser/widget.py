@@ -44,15 +44,6 @@ CLOSE_RATE_LIMITED = 4429
 CLOSE_SERVER_ERROR = 4500
 
 
-def widget_route_for(key: str) -> Route | None:
-    """The active widget-key route for `key`, with its agent, or None."""
-    return (
-        Route.objects.select_related("agent")
-        .filter(kind=Route.Kind.WIDGET_KEY, address=key, active=True, agent__active=True)
-        .first()
-    )
-
-
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
