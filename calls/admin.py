@@ -14,6 +14,7 @@ from calls.models import (
     WebhookAttempt, WebhookDelivery, WebhookEndpoint,
 )
 from core.admin import CrmModelAdmin, ReadOnlyInline
+from customers.admin import CustomerAdmin
 
 STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
 STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}
@@ -395,8 +396,9 @@ class WebhookEndpointAdmin(CrmModelAdmin):
         ("Health", {"fields": ["disabled_reason", "disabled_at", "consecutive_failures", "failing_since",
                                "last_success_at", "last_failure_at"]}),
     ]
-    readonly_fields = ["secret_display", "disabled_reason", "disabled_at", "consecutive_failures", "failing_since",
-                       "last_success_at", "last_failure_at"]
+    readonly_fields = ["secret_display", "secret_hint", "disabled_reason", "disabled_at", "consecutive_failures",
+                       "failing_since", "last_success_at", "last_failure_at"]
+    secret_fields = ["secret"]
 
     @admin.display(description="Events")
     def events_list(self, endpoint: WebhookEndpoint) -> str:
@@ -406,14 +408,19 @@ class WebhookEndpointAdmin(CrmModelAdmin):
     def secret_display(self, endpoint: WebhookEndpoint) -> str:
         if not endpoint.pk:
             return "Generated when you save."
-        request = getattr(self, "_request", None)
-        if request is not None and not self.has_change_permission(request, endpoint):
-            return endpoint.secret[:10] + "…"  # viewers see which secret, not the secret
         return format_html("<code>{}</code>", endpoint.secret)
 
-    def get_form(self, request, obj=None, **kwargs):
-        self._request = request
-        return super().get_form(request, obj, **kwargs)
+    @admin.display(description="Secret")
+    def secret_hint(self, endpoint: WebhookEndpoint) -> str:
+        return endpoint.secret[:10] + "…"  # which secret it is, not the secret
+
+    def get_fieldsets(self, request, obj=None):
+        # Chosen per request (this admin instance serves every request at once): only those who
+        # may change the endpoint see its secret.
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        return [(name, {**options, "fields": ["secret_hint" if f == "secret_display" else f for f in options["fields"]]})
+                for name, options in self.fieldsets]
 
     def save_model(self, request, obj, form, change):
         was_active = WebhookEndpoint.objects.filter(pk=obj.pk).values_list("active", flat=True).first() if change else None
@@ -494,3 +501,15 @@ class WebhookDeliveryAdmin(CrmModelAdmin):
                                                           next_attempt_at=timezone.now(), created_at=timezone.now())
         transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
         self.message_user(request, f"{len(ids)} deliveries queued again.")
+
+
+class CustomerCallInline(ReadOnlyInline):
+    """A customer's calls, on the customer's page."""
+
+    model = Call
+    fields = ["started_at", "channel", "status", "intent", "outcome", "duration_seconds"]
+    readonly_fields = fields
+    ordering = ["-started_at"]
+
+
+CustomerAdmin.inlines = [CustomerCallInline, *CustomerAdmin.inlines]

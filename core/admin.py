@@ -1,8 +1,11 @@
 """Admin pieces shared by every app."""
 
 import csv
+from collections.abc import Sequence
 
 from django.contrib import admin
+from django.core import checks
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
@@ -26,11 +29,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
-@admin.action(description="Export selected rows to CSV")
+@admin.action(description="Export selected rows to CSV", permissions=["view"])
 def export_as_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
-    """Stream every concrete field of the selected rows; foreign keys as their ids."""
+    """Stream every concrete field of the selected rows but the admin's `secret_fields`; foreign keys as their ids."""
+    # Checked here too: the action list hides it without the permission, but a function can be called from anywhere.
+    if not modeladmin.has_view_permission(request):
+        raise PermissionDenied
     opts = modeladmin.model._meta
-    fields = [f for f in opts.concrete_fields]
+    # Secrets stay out for everyone: a file leaves the permission system once downloaded.
+    secret = set(getattr(modeladmin, "secret_fields", ()))
+    fields = [f for f in opts.concrete_fields if f.name not in secret]
     writer = csv.writer(_Echo())
 
     def rows():
@@ -45,9 +53,22 @@ def export_as_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset):
 
 
 class CrmModelAdmin(admin.ModelAdmin):
-    """Base for every CRM admin: CSV export of selected rows."""
+    """Base for every CRM admin: CSV export of selected rows.
+
+    `secret_fields` names the fields (credentials, signing secrets) that no export ever contains.
+    """
 
     actions = [export_as_csv]
+    secret_fields: Sequence[str] = ()
+
+    def check(self, **kwargs) -> list[checks.CheckMessage]:
+        # A misspelt name would export the secret it meant to keep out: refuse to start instead.
+        names = {f.name for f in self.model._meta.concrete_fields}
+        return [*super().check(**kwargs), *(
+            checks.Error(f"secret_fields names {name!r}, which is not a field of {self.model._meta.label}.",
+                         obj=self.__class__, id="core.E001")
+            for name in self.secret_fields if name not in names
+        )]
 
 
 class ReadOnlyInline(admin.TabularInline):
