@@ -33,12 +33,16 @@ def ticket_create(
     status: str = Ticket.Status.NEW,
     customer=None,
     call=None,
+    call_id: int | None = None,
     assignee=None,
 ) -> Ticket:
+    """`call` (a calls.Call) or `call_id`: the call the ticket came from, if any."""
     ticket = Ticket(
         subject=subject[:200], description=description, category=category, priority=priority,
         customer=customer, call=call, assignee=assignee, created_at=timezone.now(),
     )
+    if call is None and call_id:
+        ticket.call_id = call_id
     ticket.apply_sla()
     ticket.set_status(status, at=ticket.created_at)
     ticket.full_clean(exclude=["reference"])
