@@ -46,12 +46,10 @@ class AgentConfigAdmin(CrmModelAdmin):
         """Opens the widget demo page on this agent, or offers to add the widget key it needs."""
         if not obj.pk:
             return "-"
-        from telephony.models import Route
-
         if getattr(obj, "widget_keys", 0):
             url = f"{reverse('widget-demo')}?{urlencode({'agent': obj.slug})}"
             return format_html('<a href="{}" target="_blank" rel="noopener">Try this agent</a>', url)
-        url = f"{reverse('admin:telephony_route_add')}?{urlencode({'kind': Route.Kind.WIDGET_KEY, 'agent': obj.pk})}"
+        url = f"{reverse('admin:telephony_route_add')}?{urlencode({'kind': 'widget_key', 'agent': obj.pk})}"
         return format_html('<a href="{}">Add a widget key to try it</a>', url)
 
 

@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from tickets.models import SlaPolicy, Ticket, TicketComment
 from tickets.services import TicketChanges, ticket_comment_add, ticket_create, ticket_update
-from core.admin import CrmModelAdmin
+from core.admin import CrmModelAdmin, ReadOnlyInline
+from customers.admin import CustomerAdmin
 
 
 class TicketCommentInline(admin.StackedInline):
@@ -97,3 +99,24 @@ class TicketCommentAdmin(CrmModelAdmin):
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(CrmModelAdmin):
     list_display = ["priority", "first_response_minutes", "resolution_minutes"]
+
+
+class CustomerTicketInline(ReadOnlyInline):
+    """A customer's tickets, on the customer's page."""
+
+    model = Ticket
+    fields = ["reference", "subject", "category", "priority", "status", "sla_due_at"]
+    readonly_fields = fields
+
+
+@admin.display(description="Open tickets", ordering="open_ticket_count")
+def customer_open_tickets(customer) -> int:
+    return customer.open_ticket_count
+
+
+CustomerAdmin.annotations = {
+    **CustomerAdmin.annotations,
+    "open_ticket_count": Count("tickets", filter=Q(tickets__status__in=Ticket.OPEN_STATUSES)),
+}
+CustomerAdmin.list_display = [*CustomerAdmin.list_display, customer_open_tickets]
+CustomerAdmin.inlines = [*CustomerAdmin.inlines, CustomerTicketInline]

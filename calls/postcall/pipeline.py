@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
@@ -65,9 +66,7 @@ def stage_time_limit(name: str) -> int:
 
 def _eager() -> bool:
     """Celery runs tasks in-process (no REDIS_URL): there is no worker to send anything to."""
-    from voicecrm.celery import app
-
-    return bool(app.conf.task_always_eager)
+    return bool(current_app.conf.task_always_eager)
 
 
 # --- scheduling -------------------------------------------------------------------------------------

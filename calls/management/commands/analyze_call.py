@@ -3,6 +3,7 @@
 import json
 import uuid
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import AnalysisRun, Call
@@ -30,8 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"Analysis #{active.number} of this call is {active.status}; use --force to start another.")
         stages = STAGES_REEXTRACT if reextract else STAGES_FULL
         if sync:
-            from voicecrm.celery import app
-
+            app = current_app
             # Run here even with a broker configured: the on-commit dispatch must not also queue it.
             eager, app.conf.task_always_eager = app.conf.task_always_eager, True
             try:
