@@ -1,8 +1,9 @@
 """Entities the flows can ask for, by name: each turns caller text into a JSON-serializable value.
 
 Flows name these in `"entity"` (ask steps) and in `"slots"`; the extractors come from agents.nlu
-(normalization, contact details, dates, driver and finance vocabulary), plus a few that need the
-database or the conversation so far (services, offered slots, order numbers).
+(normalization, contact details, dates, finance vocabulary), a few that need the database or the
+conversation so far (services, offered slots, order numbers), and the scenario packs' own
+(agents/scenarios/<slug>/recognizers.py: a driver's status, emergencies...).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rapidfuzz import fuzz, process
 
 from agents.nlu import entities as nlu
 from agents.nlu.normalize import normalize
+from agents.scenarios import scenario_entities
 
 
 @dataclass
@@ -75,31 +77,6 @@ def _yes_no(text: str, env: Env) -> str | None:
     return str(answer) if answer is not None else None
 
 
-def _safety(text: str, env: Env) -> str | None:
-    s = normalize(text)
-    if re.search(r"\b(?:not safe|unsafe|in danger|trapped|on fire|help)\b", s):
-        return "unsafe"
-    if re.search(r"\b(?:safe|fine|okay|ok|alright|all right|pulled over|on the shoulder|out of the truck)\b", s):
-        return "safe"
-    answer = nlu.extract_yes_no(text)
-    return {"yes": "safe", "no": "unsafe", "uncertain": "unknown"}.get(str(answer)) if answer else None
-
-
-def _unloading(text: str, env: Env) -> str | None:
-    s = normalize(text)
-    table = [
-        ("not_applicable", r"\b(?:not applicable|no unloading|nothing to unload|drop and hook|drop the trailer|n/?a|does not apply|still driving|on the road)\b"),
-        ("done", r"\b(?:done|finished|complete|completed|all unloaded|empty|unloaded already|already unloaded)\b"),
-        ("not_started", r"\b(?:not (?:started|yet)|have not started|haven.?t started|waiting|not begun|no not yet)\b"),
-        ("in_progress", r"\b(?:in progress|unloading now|they are unloading|being unloaded|started|halfway|going on|underway)\b"),
-    ]
-    for label, pattern in table:
-        if re.search(pattern, s):
-            return label
-    answer = nlu.extract_yes_no(text)
-    return {"yes": "done", "no": "not_started"}.get(str(answer)) if answer else None
-
-
 def _money(text: str, env: Env) -> int | float | None:
     found = nlu.extract_money(text, require_currency=False)
     return _number(found.amount) if found is not None else None
@@ -119,12 +96,6 @@ def _income(text: str, env: Env) -> int | float | None:
 def _debt_types(text: str, env: Env) -> str | None:
     types = nlu.extract_debt_types(text)
     return ", ".join(str(t) for t in types) if types else None
-
-
-def _emergency(text: str, env: Env) -> str | None:
-    # Speech recognition splits the word: "a blow out on the I-80".
-    found = nlu.extract_emergency(re.sub(r"\bblow(?:n)? out\b", "blowout", text, flags=re.I))
-    return str(found.type) if found is not None else None
 
 
 def _service(text: str, env: Env) -> str | None:
@@ -187,16 +158,6 @@ def _order_number(text: str, env: Env) -> str | None:
     return m.group(1) if m else None
 
 
-_DELAY_NOT_ETA = re.compile(r"\b(?:about |around |maybe )?(?:an?|one|two|three|half an|\d+|a couple of|a few) "
-                            r"(?:hours?|hrs?|minutes?|mins?) (?:late|behind|delayed|of delay)\b", re.I)
-
-
-def _eta(text: str, env: Env) -> str | None:
-    # "an hour late" is how late the driver is, not when they arrive.
-    found = nlu.extract_eta(_DELAY_NOT_ETA.sub(" ", text), now=env.now, tz=env.tz)
-    return timezone.localtime(found).isoformat() if found else None
-
-
 def _free_text(text: str, env: Env) -> str | None:
     text = text.strip()
     return text[:500] if text else None
@@ -219,14 +180,6 @@ ENTITIES: dict[str, Callable[[str, Env], Any]] = {
     "yes_no": _yes_no,
     "datetime": lambda text, env: _when(nlu.extract_datetime(text, now=env.now, tz=env.tz)),
     "date": lambda text, env: (w if (w := _when(nlu.extract_datetime(text, now=env.now, tz=env.tz))) and w["has_date"] else None),
-    "eta": lambda text, env: _eta(text, env),
-    "location": lambda text, env: nlu.extract_location(text),
-    "driver_status": lambda text, env: (str(v) if (v := nlu.extract_driver_status(text)) else None),
-    "delay_reason": lambda text, env: (str(v) if (v := nlu.extract_delay_reason(text)) else None),
-    "unloading_status": _unloading,
-    "emergency": _emergency,
-    "injury_status": lambda text, env: (str(v) if (v := nlu.extract_injury_status(text)) else None),
-    "safety_status": _safety,
     "money": _money,
     "income": _income,
     "debt_types": _debt_types,
@@ -236,6 +189,8 @@ ENTITIES: dict[str, Callable[[str, Env], Any]] = {
     "order_number": _order_number,
     "text": _free_text,
 }
+# The scenario packs' own entities (driver status, emergencies...), from their recognizers.py.
+ENTITIES.update(scenario_entities())
 
 
 def extract(entity: str, text: str, env: Env) -> Any:

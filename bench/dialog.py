@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/voicecrm_dev .venv/bin/python bench/dialog.py [--repeat 5]
 
-Reply time: every scripted conversation under agents/tests/conversations/ is played against the
+Reply time: every scenario pack's scripted conversation (agents/scenarios/*/conversations/) is played against the
 deterministic engine on a throwaway copy of the database (test_<name>, created and dropped here),
 with writes committed as on a live call: tool queries, tickets, appointments, CallEvent and
 InformationRecord rows. Each `engine.start`/`engine.respond` is timed, with its SQL queries counted.
@@ -67,13 +67,13 @@ def reply_times(repeat: int) -> None:
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
-    from agents.conversations import conversations_in, run_conversation
+    from telephony.chat.conversations import pack_conversations, run_conversation
 
     if connection.vendor != "postgresql":
         print(f"warning: measuring on {connection.vendor}; set DATABASE_URL to PostgreSQL for the recorded figures")
     old = setup_databases(verbosity=0, interactive=False)
     try:
-        conversations = conversations_in(ROOT / "agents" / "tests" / "conversations")
+        conversations = pack_conversations()
         engine = TimedEngine()
         passed = 0
         started = time.perf_counter()

@@ -8,13 +8,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from agents.admin_actions import make_regression_test
 from calls.models import (
     AgentDailyStats, AnalysisBatch, AnalysisRun, AnalysisStage, Call, CallEvent, CallTranscript, InformationRecord, Turn,
     WebhookAttempt, WebhookDelivery, WebhookEndpoint,
 )
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.admin import CustomerAdmin
+from telephony.chat.conversations import make_regression_test
 
 STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
 STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}

@@ -9,10 +9,6 @@ from agents.nlu.answers import Answer, extract_yes_no
 from agents.nlu.contact import (
     PersonName, Postcode, extract_account_number, extract_email, extract_name, extract_phone, extract_postcode,
 )
-from agents.nlu.driver import (
-    DelayReason, DriverStatus, Emergency, EmergencyType, InjuryStatus, extract_delay_reason, extract_driver_status,
-    extract_emergency, extract_injury_status, extract_location,
-)
 from agents.nlu.finance import (
     DebtType, EmploymentStatus, Income, IncomePeriod, Money, extract_debt_type, extract_debt_types,
     extract_employment_status, extract_income, extract_money,
@@ -20,10 +16,8 @@ from agents.nlu.finance import (
 from agents.nlu.when import When, extract_date_of_birth, extract_datetime, extract_eta
 
 __all__ = [
-    "Answer", "DebtType", "DelayReason", "DriverStatus", "Emergency", "EmergencyType", "EmploymentStatus",
-    "Income", "IncomePeriod", "InjuryStatus", "Money", "PersonName", "Postcode", "When",
+    "Answer", "DebtType", "EmploymentStatus", "Income", "IncomePeriod", "Money", "PersonName", "Postcode", "When",
     "extract_account_number", "extract_date_of_birth", "extract_datetime", "extract_debt_type",
-    "extract_debt_types", "extract_delay_reason", "extract_driver_status", "extract_email", "extract_emergency",
-    "extract_employment_status", "extract_eta", "extract_income", "extract_injury_status", "extract_location",
+    "extract_debt_types", "extract_email", "extract_employment_status", "extract_eta", "extract_income",
     "extract_money", "extract_name", "extract_phone", "extract_postcode", "extract_yes_no",
 ]

@@ -2,7 +2,14 @@
 
 import pytest
 
-from core.conditions import OPERATORS, condition_errors, condition_holds, value_at, when_errors, when_holds
+from core.conditions import (
+    OPERATORS,
+    condition_errors,
+    condition_holds,
+    value_at,
+    when_errors,
+    when_holds,
+)
 
 VALUES = {
     "slots": {"debt_amount": 12000, "said_amount": "9500", "status": "delayed", "name": {"first": "Ada"},

@@ -1,13 +1,29 @@
 """Driver check-ins: location, status, delay reasons, emergencies and injuries."""
 
-import pytest
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from agents.nlu.entities import (
-    DelayReason, DriverStatus, EmergencyType, InjuryStatus, extract_delay_reason, extract_driver_status,
-    extract_emergency, extract_injury_status, extract_location,
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.scenarios.dispatch.recognizers import (
+    ENTITIES,
+    DelayReason,
+    DriverStatus,
+    EmergencyType,
+    InjuryStatus,
+    extract_delay_reason,
+    extract_driver_status,
+    extract_emergency,
+    extract_injury_status,
+    extract_location,
 )
+from agents.slots import Env
 
 pytestmark = []
+
+NOW = datetime(2025, 3, 12, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -126,3 +142,14 @@ def test_injury_status(text, expected):
 @pytest.mark.parametrize("text", ["traffic is bad", "the truck broke down", ""])
 def test_injury_status_absent(text):
     assert extract_injury_status(text) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=80), st.lists(st.sampled_from(
+    "i am on at near i-80 mile marker 12 not no late traffic fire hurt nobody is unloading done eta in two hours".split()),
+    max_size=14).map(" ".join)))
+def test_nothing_raises(text):
+    """Whatever speech recognition writes, the pack's recognizers answer and never raise."""
+    env = Env(now=NOW)
+    for name, recognize in ENTITIES.items():
+        recognize(text, env)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from agents.nlu.entities import extract_emergency
 from agents.nlu.normalize import normalize
+from agents.scenarios.dispatch.recognizers import extract_emergency
 
 
 @pytest.mark.parametrize("text", ["my truck is on fire", "The trailer is on fire.", "engine on fire"])

@@ -1,9 +1,12 @@
-"""Scripted conversations: a YAML format, a runner, and the export of a real call as one.
+"""Scripted conversations: a YAML format, a runner over the text channel, and the export of a real call as one.
 
+Each scenario pack keeps its conversations in agents/scenarios/<slug>/conversations/*.yaml
+(`pack_conversations()`); any other file or folder runs too. A conversation is played through
+a text session (telephony.chat.session), as a chat caller would, and checked turn by turn.
 A conversation file holds one conversation, or several as YAML documents separated by `---`:
 
     name: Balance for a verified caller
-    agent: support                  # an AgentConfig slug; demo agents are created when missing
+    agent: support                  # an AgentConfig slug; created from the scenario pack of that name when missing
     caller_number: "+14155559001"   # optional caller ID
     setup:                          # rows created for this conversation only (rolled back after)
       customers: [{account_number: "70001", first_name: Ada, last_name: Lovelace, date_of_birth: 1985-05-05}]
@@ -37,11 +40,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.contrib import admin
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from rapidfuzz import fuzz
 
-from agents.engine import CallContext, DialogEngine, DialogReply
+from agents.deterministic import DeterministicEngine
+from agents.engine import DialogEngine, DialogReply
+from agents.models import AgentConfig, KnowledgeEntry
+from agents.scenarios import ScenarioError, scenario_get, scenario_list
+from calls.models import Call, CallEvent, InformationRecord
+from customers.models import Appointment, Customer, OpeningHours, Order, Service
+from telephony.chat.session import text_session_open
+from tickets.models import Ticket
 
 
 class ConversationError(Exception):
@@ -80,19 +92,27 @@ def conversations_in(path: str | Path) -> list[tuple[str, dict]]:
     return found
 
 
+def pack_conversations(slugs: list[str] | None = None) -> list[tuple[str, dict]]:
+    """The conversations shipped with the scenario packs (all, or the packs named in `slugs`)."""
+    packs = [scenario_get(slug) for slug in slugs] if slugs else scenario_list()
+    found = []
+    for pack in packs:
+        if pack.conversations_dir.is_dir():
+            found += conversations_in(pack.conversations_dir)
+    return found
+
+
 # --- setup ------------------------------------------------------------------------------------------
 
-def _agent(slug: str):
-    from agents.models import AgentConfig
-    from voicecrm.demo.agents import DEMO_AGENTS
-
+def _agent(slug: str) -> AgentConfig:
     agent = AgentConfig.objects.filter(slug=slug).first()
     if agent is not None:
         return agent
-    spec = next((a for a in DEMO_AGENTS if a["slug"] == slug), None)
-    if spec is None:
-        raise ConversationError(f"no agent {slug!r}, and it is not a demo agent")
-    return AgentConfig.objects.create(**spec)
+    try:
+        pack = scenario_get(slug)
+    except ScenarioError:
+        raise ConversationError(f"no agent {slug!r}, and no scenario pack of that name") from None
+    return AgentConfig.objects.create(**pack.agent_fields())
 
 
 def _local_datetime(in_days: int, at: str) -> dt.datetime:
@@ -102,10 +122,6 @@ def _local_datetime(in_days: int, at: str) -> dt.datetime:
 
 
 def _setup(setup: dict) -> None:
-    from agents.models import KnowledgeEntry
-    from customers.models import Appointment, Customer, OpeningHours, Order, Service
-    from tickets.models import Ticket
-
     for row in setup.get("customers", []):
         row = dict(row)
         account = str(row.pop("account_number"))
@@ -208,10 +224,6 @@ def _row_matches(row: Any, filters: dict) -> bool:
 
 
 def check_database(expect: dict, *, call, since: dt.datetime) -> list[str]:
-    from calls.models import InformationRecord
-    from customers.models import Appointment, Customer, Order
-    from tickets.models import Ticket
-
     tables = {
         "tickets": Ticket.objects.filter(created_at__gte=since),
         "appointments": Appointment.objects.filter(updated_at__gte=since).select_related("service", "customer"),
@@ -240,16 +252,11 @@ def check_database(expect: dict, *, call, since: dt.datetime) -> list[str]:
 
 def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngine | None = None,
                      rollback: bool = True) -> ConversationResult:
-    """Play one conversation against the engine, inside a transaction that is rolled back.
+    """Play one conversation through a text session, inside a transaction that is rolled back.
 
     With `rollback=False` (benchmarks on a throwaway database) every write commits as it would
-    on a live call, and the rows stay.
+    on a live chat, and the rows stay.
     """
-    from agents.deterministic import DeterministicEngine
-    from calls.models import Call
-    from calls.services import call_start, turn_record
-    from customers.models import Customer
-
     engine = engine or DeterministicEngine()
     result = ConversationResult(name=str(conversation.get("name", source)), source=source, passed=False)
     turns = conversation.get("turns") or []
@@ -258,9 +265,11 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
             since = timezone.now()
             agent = _agent(conversation.get("agent", "support"))
             _setup(conversation.get("setup") or {})
-            caller_number = str(conversation.get("caller_number", ""))
-            call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number=caller_number)
-            ctx = CallContext(agent=agent, call_id=call.pk, caller_number=caller_number)
+            session = text_session_open(agent_slug=agent.slug, caller_number=str(conversation.get("caller_number", "")),
+                                        engine=engine)
+            if session is None:
+                raise ConversationError(f"agent {agent.slug!r} is not active")
+            ctx = session.ctx
 
             def account() -> str | None:
                 if not ctx.customer_id:
@@ -268,10 +277,8 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
                 return Customer.objects.filter(pk=ctx.customer_id).values_list("account_number", flat=True).first()
 
             started = time.perf_counter()
-            reply = engine.start(ctx)
+            reply = session.start()
             result.reply_ms.append((time.perf_counter() - started) * 1000)
-            ctx.remember(reply)
-            turn_record(call=call, speaker="agent", text=reply.text)
             result.transcript.append(("agent", reply.text))
             for number, turn in enumerate(turns, start=1):
                 if not isinstance(turn, dict):
@@ -279,7 +286,7 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
                 if "agent" in turn and "caller" not in turn and "dtmf" not in turn:
                     expect = turn["agent"] or {}
                 else:
-                    if result.turns and reply.action:
+                    if session.ended:
                         result.failures.append(f"turn {number}: the agent already ended the call ({reply.action})")
                         break
                     text = turn.get("caller")
@@ -288,18 +295,16 @@ def run_conversation(conversation: dict, *, source: str = "", engine: DialogEngi
                     if "repeat" in turn:
                         text = text * int(turn["repeat"])
                     dtmf = str(turn["dtmf"]) if "dtmf" in turn else None
-                    turn_record(call=call, speaker="caller", text=text or (f"[dtmf {dtmf}]" if dtmf else ""))
                     started = time.perf_counter()
-                    reply = engine.respond(ctx, text=text if "caller" in turn else None, dtmf=dtmf)
+                    reply = session.respond(text=text if "caller" in turn else None, dtmf=dtmf)
                     result.reply_ms.append((time.perf_counter() - started) * 1000)
-                    ctx.remember(reply, caller_text=text or dtmf or "")
-                    turn_record(call=call, speaker="agent", text=reply.text, intent=reply.intent[:64])
                     result.turns += 1
                     result.transcript += [("caller", (text or f"[dtmf {dtmf}]")[:200]), ("agent", reply.text)]
                     expect = turn.get("expect") or {}
                 for failure in check_reply(expect, reply, customer_account=account()):
                     result.failures.append(f"turn {number}: {failure}")
-            result.failures += check_database(conversation.get("expect") or {}, call=call, since=since)
+            result.failures += check_database(conversation.get("expect") or {}, call=Call.objects.get(pk=session.call_id),
+                                              since=since)
             if rollback:
                 transaction.set_rollback(True)
     except ConversationError as exc:
@@ -332,8 +337,6 @@ def results_table(results: list[ConversationResult]) -> str:
 def conversation_from_call(call) -> dict:
     """A regression test from a real call: the caller's turns, the agent's replies as `similar`
     expectations, the tools each reply called, and the customer the call was about."""
-    from calls.models import CallEvent
-
     turns_qs = list(call.turns.order_by("index"))
     events = list(call.events.filter(kind=CallEvent.Kind.TOOL_CALL).order_by("created_at", "id"))
     conversation: dict[str, Any] = {
@@ -374,3 +377,16 @@ def conversation_from_call(call) -> dict:
 
 def conversation_yaml(conversations: list[dict]) -> str:
     return yaml.safe_dump_all(conversations, sort_keys=False, allow_unicode=True, width=120)
+
+
+@admin.action(description="Make a regression test from this call")
+def make_regression_test(modeladmin, request, queryset):
+    """Download the selected calls as YAML conversations (one document each) for
+    `manage.py test_conversations` and a scenario pack's conversations/ folder."""
+    calls = list(queryset.select_related("agent", "customer").order_by("started_at")[:50])
+    body = "# Exported from VoiceCRM; review the expectations before adding this to the test suite.\n"
+    body += conversation_yaml([conversation_from_call(call) for call in calls])
+    response = HttpResponse(body, content_type="application/x-yaml; charset=utf-8")
+    name = f"call-{str(calls[0].public_id)[:8]}" if len(calls) == 1 else f"calls-{timezone.now():%Y%m%d-%H%M%S}"
+    response["Content-Disposition"] = f'attachment; filename="{name}.yaml"'
+    return response

@@ -1,17 +1,29 @@
-"""Truck-driver check-ins: where they are, how the load is going, and emergencies."""
+"""Driver check-in recognizers: where the driver is, how the load is going, and emergencies.
+
+`ENTITIES` (at the end) adds this pack's entities to the dialog engine's (agents/slots.py) and
+to the post-call extractor: driver_status, location, eta, delay_reason, unloading_status,
+emergency, injury_status, safety_status.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from django.utils import timezone
+
+from agents.nlu.answers import extract_yes_no
 from agents.nlu.normalize import normalize
+from agents.nlu.when import extract_eta
 
 __all__ = [
     "DriverStatus", "DelayReason", "EmergencyType", "Emergency", "InjuryStatus",
     "extract_location", "extract_driver_status", "extract_delay_reason", "extract_emergency",
-    "extract_injury_status", "is_negated",
+    "extract_injury_status", "is_negated", "ENTITIES",
 ]
 
 _NEGATORS = {"no", "not", "never", "nobody", "none", "without", "neither", "nor", "noone", "nothing", "zero"}
@@ -313,3 +325,68 @@ def extract_injury_status(text: str) -> InjuryStatus | None:
             return InjuryStatus.SERIOUS
         return InjuryStatus.NONE
     return None
+
+
+# --- entities for the flows and the post-call extractor ----------------------------------------
+
+def _safety(text: str, env: Any) -> str | None:
+    s = normalize(text)
+    if re.search(r"\b(?:not safe|unsafe|in danger|trapped|on fire|help)\b", s):
+        return "unsafe"
+    if re.search(r"\b(?:safe|fine|okay|ok|alright|all right|pulled over|on the shoulder|out of the truck)\b", s):
+        return "safe"
+    answer = extract_yes_no(text)
+    return {"yes": "safe", "no": "unsafe", "uncertain": "unknown"}.get(str(answer)) if answer else None
+
+
+_UNLOADING = [
+    ("not_applicable", r"\b(?:not applicable|no unloading|nothing to unload|drop and hook|drop the trailer|n/?a|does not apply|still driving|on the road)\b"),
+    ("done", r"\b(?:done|finished|complete|completed|all unloaded|empty|unloaded already|already unloaded)\b"),
+    ("not_started", r"\b(?:not (?:started|yet)|have not started|haven.?t started|waiting|not begun|no not yet)\b"),
+    ("in_progress", r"\b(?:in progress|unloading now|they are unloading|being unloaded|started|halfway|going on|underway)\b"),
+]
+
+
+def _unloading(text: str, env: Any) -> str | None:
+    s = normalize(text)
+    for label, pattern in _UNLOADING:
+        if re.search(pattern, s):
+            return label
+    answer = extract_yes_no(text)
+    return {"yes": "done", "no": "not_started"}.get(str(answer)) if answer else None
+
+
+def _emergency(text: str, env: Any) -> str | None:
+    # Speech recognition splits the word: "a blow out on the I-80".
+    found = extract_emergency(re.sub(r"\bblow(?:n)? out\b", "blowout", text, flags=re.I))
+    return str(found.type) if found is not None else None
+
+
+_DELAY_NOT_ETA = re.compile(r"\b(?:about |around |maybe )?(?:an?|one|two|three|half an|\d+|a couple of|a few) "
+                            r"(?:hours?|hrs?|minutes?|mins?) (?:late|behind|delayed|of delay)\b", re.I)
+
+
+def _eta(text: str, env: Any) -> str | None:
+    # "an hour late" is how late the driver is, not when they arrive.
+    found: dt.datetime | None = extract_eta(_DELAY_NOT_ETA.sub(" ", text), now=env.now, tz=env.tz)
+    return timezone.localtime(found).isoformat() if found else None
+
+
+def _label(extractor: Callable[[str], Any]) -> Callable[[str, Any], str | None]:
+    def extract(text: str, env: Any) -> str | None:
+        found = extractor(text)
+        return str(found) if found else None
+
+    return extract
+
+
+ENTITIES: dict[str, Callable[[str, Any], Any]] = {
+    "eta": _eta,
+    "location": lambda text, env: extract_location(text),
+    "driver_status": _label(extract_driver_status),
+    "delay_reason": _label(extract_delay_reason),
+    "unloading_status": _unloading,
+    "emergency": _emergency,
+    "injury_status": _label(extract_injury_status),
+    "safety_status": _safety,
+}

@@ -1,13 +1,10 @@
-"""Every scripted conversation under agents/tests/conversations/ passes on the deterministic engine."""
-
-from pathlib import Path
+"""Every scenario pack's scripted conversations pass on the deterministic engine, through the text channel."""
 
 import pytest
 
-from agents.conversations import conversations_in, results_table, run_conversation
+from telephony.chat.conversations import pack_conversations, results_table, run_conversation
 
-HERE = Path(__file__).parent / "conversations"
-CONVERSATIONS = conversations_in(HERE)
+CONVERSATIONS = pack_conversations()
 
 
 def test_there_are_at_least_thirty_conversations_across_the_four_scenarios():

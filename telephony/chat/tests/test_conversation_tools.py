@@ -7,15 +7,15 @@ import yaml
 from django.core.management import call_command
 from django.urls import reverse
 
-from agents.conversations import (
+from agents.tests.factories import AgentConfigFactory, CustomerFactory
+from calls.models import Call
+from customers.models import Customer
+from telephony.chat.conversations import (
     conversation_from_call,
     conversations_in,
     run_conversation,
 )
 from telephony.chat.session import text_session_open
-from agents.tests.factories import AgentConfigFactory, CustomerFactory
-from calls.models import Call
-from customers.models import Customer
 
 pytestmark = pytest.mark.django_db
 
