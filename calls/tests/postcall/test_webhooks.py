@@ -8,6 +8,10 @@ import re
 import time
 
 import pytest
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -17,6 +21,7 @@ from calls.webhooks import (
 )
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import call_with_turns, demo_agent
+from core.admin import CrmModelAdmin, export_as_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +243,59 @@ def test_in_the_embedded_mode_deliveries_go_from_a_thread_and_wait_out_their_bac
              what="the retried delivery")
     first, second = [WebhookAttempt.objects.get(delivery=delivery, number=n).started_at for n in (1, 2)]
     assert (second - first).total_seconds() >= 0.2  # the backoff was waited, not skipped
+
+
+# --- the admin: secrets stay out of exports, no request kept on the shared admin --------------------
+
+def _export(client, user, endpoints):
+    client.force_login(user)
+    return client.post(reverse("admin:calls_webhookendpoint_changelist"),
+                       {"action": "export_as_csv", "_selected_action": [e.pk for e in endpoints]})
+
+
+@pytest.mark.parametrize("actor", ["charlie", "bob", "alice"])
+def test_no_export_contains_a_webhook_secret_whoever_runs_it(client, actor, request):
+    user = request.getfixturevalue(actor)
+    endpoints = [WebhookEndpoint.objects.create(name=f"CRM {n}", url=f"https://hooks.example.com/{n}",
+                                                events=["call.ended"]) for n in range(2)]
+    response = _export(client, user, endpoints)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode()
+    header, *rows = text.strip().splitlines()
+    assert "url" in header.split(",") and "secret" not in header and len(rows) == 2
+    for endpoint in endpoints:
+        assert endpoint.url in text and endpoint.secret not in text and endpoint.secret[:10] not in text
+
+
+def test_a_user_without_view_permission_cannot_export(client, django_user_model, rf):
+    dave = django_user_model.objects.create_user("dave", "dave@example.com", "x", is_staff=True)  # no role
+    endpoint = WebhookEndpoint.objects.create(name="CRM", url="https://hooks.example.com/x", events=["call.ended"])
+    assert _export(client, dave, [endpoint]).status_code == 403
+    model_admin = admin.site._registry[WebhookEndpoint]
+    request = rf.post("/")
+    request.user = dave
+    assert "export_as_csv" not in model_admin.get_actions(request)
+    with pytest.raises(PermissionDenied):
+        export_as_csv(model_admin, request, WebhookEndpoint.objects.all())
+
+
+def test_a_misspelt_secret_field_stops_the_start():
+    class Misspelt(CrmModelAdmin):
+        secret_fields = ["secrett"]
+
+    errors = Misspelt(WebhookEndpoint, admin.site).check()
+    assert [e.id for e in errors] == ["core.E001"]
+
+
+def test_the_endpoint_admin_keeps_no_request_between_requests(client, alice, charlie, rf):
+    endpoint = WebhookEndpoint.objects.create(name="CRM", url="https://hooks.example.com/x", events=["call.ended"])
+    model_admin = admin.site._registry[WebhookEndpoint]
+    client.force_login(alice)
+    assert endpoint.secret in client.get(reverse("admin:calls_webhookendpoint_change", args=[endpoint.pk])).content.decode()
+    assert not [v for v in vars(model_admin).values() if isinstance(v, HttpRequest)]
+    # Two requests in flight at once each get their own view of the secret.
+    as_alice, as_charlie = rf.get("/"), rf.get("/")
+    as_alice.user, as_charlie.user = alice, charlie
+    signing = {user: dict(model_admin.get_fieldsets(req, endpoint))["Signing"]["fields"]
+               for user, req in (("alice", as_alice), ("charlie", as_charlie))}
+    assert signing == {"alice": ["secret_display"], "charlie": ["secret_hint"]}
