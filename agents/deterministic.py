@@ -31,6 +31,8 @@ from agents.text import datetime_text, money_text, time_text
 from core.text import split_sentences
 from agents.tools import identity, tool_run
 from agents.tools.base import agent_verifies_callers
+from core.phones import phone_or_none
+from customers.selectors import customer_find_by_phone, customer_get
 from core.conditions import OPERATORS, condition_holds
 
 logger = logging.getLogger(__name__)
@@ -192,12 +194,10 @@ class _Turn:
     # -- namespace and templates ---------------------------------------------------------------
     def customer(self) -> dict:
         if self._customer is None or self._customer_id != self.ctx.customer_id:
-            from customers.models import Customer
-
             self._customer_id = self.ctx.customer_id
-            row = Customer.objects.filter(pk=self.ctx.customer_id).values("id", "first_name", "last_name").first() \
-                if self.ctx.customer_id else None
-            self._customer = {**row, "full_name": f"{row['first_name']} {row['last_name']}".strip()} if row else {}
+            row = customer_get(customer_id=self.ctx.customer_id)
+            self._customer = {"id": row.pk, "first_name": row.first_name, "last_name": row.last_name,
+                              "full_name": f"{row.first_name} {row.last_name}".strip()} if row else {}
         return self._customer
 
     def namespace(self) -> dict:
@@ -530,9 +530,6 @@ class DeterministicEngine(DialogEngine):
         if ctx.customer_id:
             identity(ctx)
             return True
-        from core.phones import phone_or_none
-        from customers.services import customer_find_by_phone
-
         phone = phone_or_none(ctx.caller_number) if ctx.caller_number else None
         customer = customer_find_by_phone(phone) if phone else None
         if customer is None:
@@ -540,13 +537,6 @@ class DeterministicEngine(DialogEngine):
         ident = identity(ctx)
         ident.update(customer_id=customer.pk, verified=False, method="caller_id")
         ctx.customer_id = customer.pk
-        if ctx.call_id:
-            from calls.models import Call, CallEvent
-            from calls.services import call_event_log, call_set_customer
-
-            call = Call.objects.filter(pk=ctx.call_id).first()
-            if call is not None:
-                call_set_customer(call=call, customer=customer)
-                call_event_log(call=call, kind=CallEvent.Kind.ACTION, name="caller_id_match",
-                               payload={"customer_id": customer.pk, "phone": phone})
+        ctx.recorder.customer_identified(customer_id=customer.pk, method="caller_id")
+        ctx.recorder.event(kind="action", name="caller_id_match", payload={"customer_id": customer.pk, "phone": phone})
         return True

@@ -9,6 +9,15 @@
 The caller keeps `ctx` between turns: after each reply it stores `reply.state` in `ctx.state`,
 `reply.customer_id` in `ctx.customer_id`, and appends both sides to `ctx.history`. Engines are
 synchronous and use the ORM; async callers wrap them (`database_sync_to_async`).
+
+Engines write no call records: what the dialog learns about the call (the customer, tool calls,
+a transfer, shared facts) goes to `ctx.recorder` (agents/recorder.py), which the owner of the call
+implements. Without one, nothing is recorded.
+
+Which engine runs is `settings.DIALOG_ENGINE`: a dotted path to an engine class or to a function
+returning an engine, imported once per process. The default, `agents.engine.default_dialog_engine`,
+is the deterministic engine, or with `LLM_BASE_URL` set the LLM engine with the deterministic one
+as its fallback.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from agents.models import AgentConfig
+from agents.recorder import CallRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +39,12 @@ logger = logging.getLogger(__name__)
 @dataclass
 class CallContext:
     agent: AgentConfig
-    call_id: int | None  # Call pk, for logging tool CallEvents
+    call_id: int | None = None  # the Call's pk, to link rows made during the call (tickets, bookings)
     caller_number: str = ""  # caller ID (E.164 or raw), looked up before the greeting
     customer_id: int | None = None  # identified customer, if any
     history: list[tuple[str, str]] = field(default_factory=list)  # (speaker "caller"/"agent", text)
     state: dict = field(default_factory=dict)  # JSON-serializable: flow step, slots, verification attempts…
+    recorder: CallRecorder = field(default_factory=CallRecorder)  # where the dialog reports what happened
 
     def remember(self, reply: "DialogReply", *, caller_text: str | None = None) -> None:
         """Fold a reply into the context, the way every caller of the engine does between turns."""
@@ -87,30 +98,29 @@ class DialogEngine:
         yield reply
 
 
-def __getattr__(name: str):
-    # settings.DIALOG_ENGINE defaults to "agents.engine.DeterministicEngine"; imported lazily
-    # because the engine module imports this one.
-    if name == "DeterministicEngine":
-        from agents.deterministic import DeterministicEngine
+def default_dialog_engine() -> DialogEngine:
+    """The default DIALOG_ENGINE: with LLM_BASE_URL set, the LLM engine with the deterministic
+    engine as its fallback (for the greeting, and whenever the LLM fails); otherwise the
+    deterministic engine alone."""
+    # Imported here: both engine modules import this one (CallContext, DialogEngine).
+    from agents.deterministic import DeterministicEngine
 
-        return DeterministicEngine
-    raise AttributeError(name)
+    if settings.LLM_BASE_URL:
+        from agents.llm import LLMEngine
+
+        return LLMEngine(fallback=DeterministicEngine())
+    return DeterministicEngine()
 
 
 @lru_cache(maxsize=4)
-def _engine(path: str, llm_base_url: str | None) -> DialogEngine:
-    engine = import_string(path)()
-    if llm_base_url and path == "agents.engine.DeterministicEngine":
-        from agents.llm import LLMEngine
-
-        return LLMEngine(fallback=engine)
-    return engine
+def _engine(path: str) -> DialogEngine:
+    return import_string(path)()
 
 
 def get_dialog_engine() -> DialogEngine:
-    """The engine named by settings.DIALOG_ENGINE; with LLM_BASE_URL set (and the default engine),
-    the LLM engine with the deterministic one as its fallback. Engines are stateless and shared."""
-    return _engine(settings.DIALOG_ENGINE, settings.LLM_BASE_URL)
+    """The engine named by settings.DIALOG_ENGINE (a class or a factory), built once per process.
+    Engines are stateless and shared between calls."""
+    return _engine(settings.DIALOG_ENGINE)
 
 
 get_dialog_engine.cache_clear = _engine.cache_clear  # for tests that change settings

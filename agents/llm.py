@@ -26,6 +26,7 @@ from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from core.llm import ChatCompletionsClient, LLMError
 from core.text import SentenceBuffer, split_sentences
 from agents.tools import identity, tool_run, tools_for_agent
+from customers.selectors import customer_get
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +62,8 @@ class LLMEngine(DialogEngine):
         agent = ctx.agent
         ident = identity(ctx)
         if ctx.customer_id:
-            from customers.models import Customer
-
-            customer = Customer.objects.filter(pk=ctx.customer_id).values("first_name").first() or {}
-            who = (f"The caller is identified as customer id {ctx.customer_id} ({customer.get('first_name', '')}); "
+            customer = customer_get(customer_id=ctx.customer_id)
+            who = (f"The caller is identified as customer id {ctx.customer_id} ({customer.first_name if customer else ''}); "
                    f"verified: {'yes' if ident.get('verified') else 'no'}.")
         else:
             who = "The caller is not identified yet."

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, Turn
+from calls.models import Call, CallEvent, InformationRecord, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +82,33 @@ def call_event_log(*, call: Call, kind: str, name: str = "", payload: dict | Non
     return CallEvent.objects.create(call=call, kind=kind, name=name, payload=payload or {})
 
 
-def call_set_customer(*, call: Call, customer) -> None:
-    if call.customer_id != getattr(customer, "pk", None):
-        call.customer = customer
-        call.save(update_fields=["customer", "updated_at"])
+def call_set_customer(*, call: Call, customer_id: int | None) -> None:
+    """Put the call on this customer's timeline (no write when it already is)."""
+    # Compared in the database, not on `call`: a rolled-back turn may have left `call` ahead of it.
+    Call.objects.filter(pk=call.pk).exclude(customer_id=customer_id).update(customer_id=customer_id, updated_at=timezone.now())
+    call.customer_id = customer_id
+
+
+def call_transfer_log(*, call: Call, target: str, reason: str) -> CallEvent | None:
+    """Log the hand-over to a person once per call, whoever asks first (a tool, then the channel
+    carrying it out); None when it was already logged."""
+    # A transfer ends the call, so a second one is the same transfer seen from another layer.
+    if CallEvent.objects.filter(call=call, kind=CallEvent.Kind.TRANSFER).exists():
+        return None
+    return call_event_log(call=call, kind=CallEvent.Kind.TRANSFER, name=reason or "transfer",
+                          payload={"target": target, "reason": reason})
+
+
+def information_record_save(*, call: Call, category: str, items: dict[str, str], customer_id: int | None) -> int:
+    """Store facts the caller shared; a later value for the same category and key replaces the
+    earlier one. Returns how many were written."""
+    rows = [InformationRecord(call=call, category=category, key=key, value=value[:5000], customer_id=customer_id)
+            for key, value in items.items()]
+    if rows:
+        # One upsert for all the facts.
+        InformationRecord.objects.bulk_create(rows, update_conflicts=True, unique_fields=["call", "category", "key"],
+                                              update_fields=["value", "customer"])
+    return len(rows)
 
 
 @transaction.atomic

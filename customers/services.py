@@ -1,6 +1,8 @@
-"""Writes to customers, appointments and orders, with their rules and side effects."""
+"""Writes to customers, appointments and orders, with their rules and side effects, and the
+decision whether a caller is who they say they are."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -51,8 +53,10 @@ def appointment_book(
     service: Service,
     starts_at: dt.datetime,
     source_call=None,
+    source_call_id: int | None = None,
     notes: str = "",
 ) -> Appointment:
+    """`source_call` (a calls.Call) or `source_call_id`: the call that booked it, if any."""
     # Lock the service row so two callers cannot both take its last free place.
     service = Service.objects.select_for_update().get(pk=service.pk)
     ends_at = starts_at + service.duration
@@ -60,7 +64,8 @@ def appointment_book(
     if problem:
         raise ValidationError(problem)
     return Appointment.objects.create(
-        customer=customer, service=service, starts_at=starts_at, ends_at=ends_at, source_call=source_call, notes=notes
+        customer=customer, service=service, starts_at=starts_at, ends_at=ends_at, notes=notes,
+        source_call_id=source_call.pk if source_call is not None else source_call_id,
     )
 
 
@@ -121,8 +126,60 @@ def service_available_slots(*, service: Service, day: dt.date, limit: int | None
     return slots
 
 
-def customer_find_by_phone(phone: str) -> Customer | None:
-    """Caller ID lookup: an exact E.164 match, most recently updated first."""
-    if not phone:
-        return None
-    return Customer.objects.filter(phone=phone).exclude(status=Customer.Status.CLOSED).order_by("-updated_at").first()
+def customer_create(
+    *,
+    first_name: str,
+    last_name: str = "",
+    phone: str = "",
+    email: str = "",
+    postcode: str = "",
+    status: str = Customer.Status.PROSPECT,
+) -> Customer:
+    """A new customer record, validated like a form would (ValidationError names the bad field)."""
+    customer = Customer(first_name=first_name, last_name=last_name, phone=phone, email=email, postcode=postcode, status=status)
+    customer.full_clean()
+    customer.save()
+    return customer
+
+
+# Verification failures allowed on one call before verification is locked for the rest of it.
+MAX_VERIFICATION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    attempts: int  # failures so far on this call, this attempt included
+    attempts_left: int
+    locked: bool  # no attempts left: the caller cannot be verified on this call any more
+
+
+def customer_verify(
+    *,
+    customer: Customer,
+    date_of_birth: str | None = None,
+    postcode: str | None = None,
+    last_name: str | None = None,
+    attempts: int = 0,
+    max_attempts: int = MAX_VERIFICATION_ATTEMPTS,
+) -> Verification:
+    """Check what the caller said against the record; every fact given must match.
+
+    `date_of_birth` is YYYY-MM-DD; postcodes are compared without spaces or case, last names
+    without case. `attempts` is the failures earlier on the same call: a failure counts one
+    more, and the one that reaches `max_attempts` locks verification.
+    """
+    if date_of_birth is None and postcode is None and last_name is None:
+        raise ValueError("customer_verify() needs at least one fact to check")
+    checks = []
+    if date_of_birth is not None:
+        checks.append(customer.date_of_birth is not None and customer.date_of_birth.isoformat() == date_of_birth)
+    if postcode is not None:
+        checks.append(bool(customer.postcode) and customer.postcode.replace(" ", "").upper() == postcode.replace(" ", "").upper())
+    if last_name is not None:
+        checks.append(bool(customer.last_name) and customer.last_name.lower() == last_name.strip().lower())
+    if all(checks):
+        return Verification(verified=True, attempts=attempts, attempts_left=max(0, max_attempts - attempts), locked=False)
+    attempts += 1
+    left = max(0, max_attempts - attempts)
+    return Verification(verified=False, attempts=attempts, attempts_left=left, locked=not left)

@@ -12,6 +12,7 @@ from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from core.text import SentenceBuffer, split_sentences
 from agents.validators import flow_errors
 from calls.models import Call, CallEvent
+from calls.recorder import CallRecorderService
 from calls.services import call_start
 from voicecrm.demo.agents import DEMO_AGENTS
 
@@ -57,7 +58,7 @@ def test_the_caller_id_is_looked_up_before_the_greeting_and_logged():
     customer = CustomerFactory(phone="+14155550123", first_name="Ada")
     agent = AgentConfigFactory()
     call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number="+14155550123")
-    ctx = CallContext(agent=agent, call_id=call.pk, caller_number="(415) 555-0123")
+    ctx = CallContext(agent=agent, call_id=call.pk, caller_number="(415) 555-0123", recorder=CallRecorderService(call))
     reply = DeterministicEngine().start(ctx)
     assert reply.sentences[0] == "Hi Ada." and reply.customer_id == customer.pk
     assert reply.state["identity"] == {"customer_id": customer.pk, "verified": False, "attempts": 0, "locked": False, "method": "caller_id"}

@@ -15,6 +15,7 @@ from core.llm import ChatCompletionsClient
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from agents.tests.llm_server import ChatCompletionsServer
 from calls.models import Call, CallEvent
+from calls.recorder import CallRecorderService
 from calls.services import call_start
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def engine_for(url, timeout=5.0):
 
 def started(agent, engine, **kwargs):
     call = call_start(channel=Call.Channel.TEXT, agent=agent)
-    ctx = CallContext(agent=agent, call_id=call.pk, **kwargs)
+    ctx = CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call), **kwargs)
     ctx.remember(engine.start(ctx))
     return ctx, call
 

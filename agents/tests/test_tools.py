@@ -15,6 +15,7 @@ from agents.tests.factories import (
 )
 from agents.tools import REGISTRY, tool_run
 from calls.models import Call, CallEvent, InformationRecord
+from calls.recorder import CallRecorderService
 from calls.services import call_start
 from customers.models import Appointment, Customer
 from tickets.models import Ticket
@@ -40,7 +41,7 @@ def call(agent):
 
 @pytest.fixture
 def ctx(agent, call):
-    return CallContext(agent=agent, call_id=call.pk)
+    return CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call))
 
 
 def verified(ctx, customer):
@@ -76,7 +77,7 @@ def test_every_tool_call_is_logged_with_arguments_and_result(ctx, call):
 
 def test_a_tool_the_agent_is_not_allowed_is_refused_and_logged(call):
     agent = AgentConfigFactory(enabled_tools=["find_customer"])
-    ctx = CallContext(agent=agent, call_id=call.pk)
+    ctx = CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call))
     result = tool_run(ctx, "create_ticket", {"subject": "Hello there"})
     assert not result.ok and result.result["error"] == "not_allowed"
     assert not Ticket.objects.exists()
@@ -139,7 +140,7 @@ def test_create_ticket_links_customer_and_call(ctx, call):
 
 
 def test_create_customer_account_uses_the_caller_id_and_identifies_the_caller(agent, call):
-    ctx = CallContext(agent=agent, call_id=call.pk, caller_number="+14155550777")
+    ctx = CallContext(agent=agent, call_id=call.pk, caller_number="+14155550777", recorder=CallRecorderService(call))
     result = tool_run(ctx, "create_customer_account", {"first_name": "kenji", "last_name": "tanaka", "postcode": "94110"})
     customer = Customer.objects.get(pk=result.result["customer_id"])
     assert (customer.first_name, customer.phone, customer.status) == ("Kenji", "+14155550777", "prospect")

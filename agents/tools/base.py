@@ -2,28 +2,33 @@
 
 Every tool call goes through `tool_run()`, which checks the agent may use the tool, validates the
 arguments against the schema, checks the caller's identity where the tool needs it, runs the tool
-in a database transaction and logs a `tool_call` and a `tool_result` CallEvent on the call.
+in a database transaction and reports a `tool_call` and a `tool_result` event to the call's
+recorder (`ctx.recorder`). Tools are thin: they read through the apps' selectors, write through
+their services, and tell the recorder what the call should remember.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
 
-if TYPE_CHECKING:
-    from agents.engine import CallContext, ToolCall
+from agents.engine import CallContext, ToolCall
+from customers.models import Customer
+from customers.selectors import customer_get
 
 logger = logging.getLogger(__name__)
 
-# Verification failures allowed before verification is locked for the rest of the call.
-MAX_VERIFICATION_ATTEMPTS = 3
+# Schema fragments shared by the tools.
+SHORT_TEXT = {"type": "string", "maxLength": 200}
+ROW_ID = {"type": "integer", "minimum": 1}
 
 
 class ToolError(Exception):
@@ -42,7 +47,7 @@ class Tool:
     name: str
     description: str
     parameters: dict
-    func: Callable[["CallContext", dict], dict]
+    func: Callable[[CallContext, dict], dict]
     # "" (anyone), "identified" (a customer is known) or "account" (identified, and verified when
     # the agent verifies callers: see `identity_satisfied`).
     requires: str = ""
@@ -70,7 +75,7 @@ def tool(*, name: str, description: str, parameters: dict, requires: str = "") -
     return decorator
 
 
-def identity(ctx: "CallContext") -> dict:
+def identity(ctx: CallContext) -> dict:
     """The caller's identity state in the call's JSON state (created on first use)."""
     ident = ctx.state.setdefault("identity", {})
     ident.setdefault("customer_id", ctx.customer_id)
@@ -80,7 +85,7 @@ def identity(ctx: "CallContext") -> dict:
     return ident
 
 
-def agent_verifies_callers(ctx: "CallContext") -> bool:
+def agent_verifies_callers(ctx: CallContext) -> bool:
     """Callers must pass verify_customer before account tools run, when the agent can verify them.
 
     The flow may say otherwise with {"identity": {"require_verification": false}}.
@@ -91,7 +96,15 @@ def agent_verifies_callers(ctx: "CallContext") -> bool:
     return "verify_customer" in (ctx.agent.enabled_tools or [])
 
 
-def identity_satisfied(ctx: "CallContext", requires: str) -> ToolError | None:
+def caller_customer(ctx: CallContext) -> Customer:
+    """The identified caller's record; a ToolError when there is none."""
+    customer = customer_get(customer_id=ctx.customer_id)
+    if customer is None:
+        raise ToolError("not_identified", "The caller has not been identified yet.")
+    return customer
+
+
+def identity_satisfied(ctx: CallContext, requires: str) -> ToolError | None:
     if not requires:
         return None
     ident = identity(ctx)
@@ -106,28 +119,19 @@ def identity_satisfied(ctx: "CallContext", requires: str) -> ToolError | None:
 
 def _jsonable(value: Any) -> Any:
     """Round-trip through Django's encoder: Decimals, dates and UUIDs become strings."""
-    import json
-
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def _log(ctx: "CallContext", kind: str, name: str, payload: dict) -> None:
-    if not ctx.call_id:
-        return
-    from calls.models import Call
-    from calls.services import call_event_log
-
+def _log(ctx: CallContext, kind: str, name: str, payload: dict) -> None:
     try:
-        call_event_log(call=Call(pk=ctx.call_id), kind=kind, name=name, payload=payload)
+        ctx.recorder.event(kind=kind, name=name, payload=payload)
     except DatabaseError:
         # Losing a log row must not lose the caller's request; the error is logged instead.
         logger.exception("could not log %s %s on call %s", kind, name, ctx.call_id)
 
 
-def tool_run(ctx: "CallContext", name: str, arguments: dict | None) -> "ToolCall":
+def tool_run(ctx: CallContext, name: str, arguments: dict | None) -> ToolCall:
     """Run one tool for the call in `ctx` and return what happened; never raises for bad input."""
-    from agents.engine import ToolCall
-
     arguments = arguments if isinstance(arguments, dict) else {}
     tool_ = REGISTRY.get(name)
     _log(ctx, "tool_call", name, {"arguments": _jsonable(arguments)})

@@ -37,6 +37,7 @@ from agents.engine import CallContext, DialogEngine, DialogReply, get_dialog_eng
 from agents.models import AgentConfig
 from calls import services
 from calls.models import Call, CallEvent, Turn
+from calls.recorder import CallRecorderService
 from calls.speech import executor
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, Framer, check_rate, iter_frames
 from calls.speech.errors import SpeechError
@@ -348,7 +349,7 @@ class VoiceSession:
                 self._end("error")
                 raise
             self.ctx = CallContext(agent=self.agent, call_id=self.call.pk, caller_number=self.caller_number,
-                                   customer_id=self.call.customer_id)
+                                   customer_id=self.call.customer_id, recorder=CallRecorderService(self.call))
             background = [
                 asyncio.create_task(self._playout.run(), name="voice-playout"),
                 asyncio.create_task(self._send_events(), name="voice-events"),
@@ -802,13 +803,6 @@ class VoiceSession:
             return iter([*result.sentences, result])
         return iter(self.engine.stream(self.ctx, text=reply.caller_text, dtmf=reply.dtmf))
 
-    def _set_customer(self, customer_id: int) -> None:
-        from customers.models import Customer
-
-        customer = Customer.objects.filter(pk=customer_id).first()
-        if customer is not None:
-            services.call_set_customer(call=self.call, customer=customer)
-
     async def _gather(self, reply: _Reply, fixed: list[str] | None) -> None:
         """Feed the reply's sentences to the speaker as the dialog produces them."""
         try:
@@ -843,9 +837,8 @@ class VoiceSession:
                 reply.texts.append(self.REPROMPT)
                 reply.jobs.put_nowait(self.REPROMPT)
             if result is not None:
+                # The engine reported the customer to the call's recorder as it identified them.
                 self.ctx.state = result.state
-                if result.customer_id and result.customer_id != self.ctx.customer_id:
-                    self._write(self._set_customer, customer_id=result.customer_id)
                 self.ctx.customer_id = result.customer_id if result.customer_id is not None else self.ctx.customer_id
                 if result.intent and reply.kind == "answer" and not self._intent and result.intent != "unknown":
                     self._intent = result.intent
@@ -1020,7 +1013,8 @@ class VoiceSession:
                 self._end(result.action_reason or "agent_end")
             elif result.action == "transfer":
                 target = self.agent.transfer_target
-                self._log_event(CallEvent.Kind.TRANSFER, result.action_reason, {"target": target})
+                # Logged once per call: not again when the dialog's transfer tool already did.
+                self._write(self.ctx.recorder.transfer_requested, target=target, reason=result.action_reason)
                 self._emit({"type": "transfer", "target": target, "reason": result.action_reason})
                 self._end("transfer")
             elif result.action == "escalate":

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from agents.engine import CallContext, DialogEngine, DialogReply, get_dialog_engine
 from agents.models import AgentConfig
+from calls.models import Call
+from calls.recorder import CallRecorderService
+from calls.services import call_finalize, call_start, turn_record
 
 # A chat message longer than this is cut before it reaches the engine and the database.
 MAX_MESSAGE_CHARS = 5000
@@ -29,17 +32,11 @@ class TextSession:
     def respond(self, *, text: str | None = None, dtmf: str | None = None) -> DialogReply:
         if self.ended:
             raise ValueError("the conversation has ended")
-        from calls.models import Call
-        from calls.services import turn_record
-
         text = (text or "")[:MAX_MESSAGE_CHARS]
         turn_record(call=Call(pk=self.call_id), speaker="caller", text=text or (f"[keys {dtmf}]" if dtmf else ""))
         return self._reply(lambda: self.engine.respond(self.ctx, text=text, dtmf=dtmf), caller_text=text or dtmf or "")
 
     def _reply(self, produce, *, caller_text: str | None) -> DialogReply:
-        from calls.models import Call
-        from calls.services import turn_record
-
         started = time.perf_counter()
         reply = produce()
         agent_ms = round((time.perf_counter() - started) * 1000)
@@ -53,22 +50,17 @@ class TextSession:
         """End the call once; later calls do nothing."""
         if self.ended:
             return
-        from calls.services import call_finalize
-
         self.ended = True
         call_finalize(call_id=self.call_id, end_reason=end_reason, intent=intent or self.ctx.state.get("intent", ""))
 
 
 def text_session_open(*, agent_slug: str, caller_number: str = "", engine: DialogEngine | None = None) -> TextSession | None:
     """Start a text conversation with an active agent; None when there is no such agent."""
-    from calls.models import Call
-    from calls.services import call_start
-
     agent = AgentConfig.objects.filter(slug=agent_slug, active=True).first()
     if agent is None:
         return None
     call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number=caller_number[:64])
-    ctx = CallContext(agent=agent, call_id=call.pk, caller_number=caller_number[:64])
+    ctx = CallContext(agent=agent, call_id=call.pk, caller_number=caller_number[:64], recorder=CallRecorderService(call))
     return TextSession(call_id=call.pk, ctx=ctx, engine=engine or get_dialog_engine())
 
 

@@ -1,0 +1,33 @@
+"""Support tickets opened for the caller."""
+
+from __future__ import annotations
+
+from agents.engine import CallContext
+from agents.tools.base import tool
+from customers.selectors import customer_get
+from tickets.services import ticket_create
+
+
+@tool(
+    name="create_ticket",
+    description="Open a support ticket for the caller (or an anonymous one) and return its reference.",
+    parameters={
+        "type": "object",
+        "properties": {
+            "subject": {"type": "string", "minLength": 3, "maxLength": 200},
+            "description": {"type": "string", "maxLength": 5000},
+            "category": {"enum": ["billing", "technical", "account", "sales", "cancellation", "complaint", "emergency", "other"]},
+            "priority": {"enum": ["low", "normal", "high", "urgent"]},
+        },
+        "required": ["subject"],
+        "additionalProperties": False,
+    },
+)
+def create_ticket(ctx: CallContext, args: dict) -> dict:
+    ticket = ticket_create(
+        subject=args["subject"], description=args.get("description", ""), category=args.get("category", "other"),
+        priority=args.get("priority", "normal"), customer=customer_get(customer_id=ctx.customer_id), call_id=ctx.call_id,
+    )
+    ctx.state.setdefault("tickets", []).append(ticket.reference)
+    return {"reference": ticket.reference, "reference_text": " ".join(ticket.reference), "priority": ticket.priority,
+            "category": ticket.category, "sla_due_at": ticket.sla_due_at}
