@@ -11,8 +11,10 @@ import copy
 
 from agents.scenarios import scenario_list
 
-# AgentConfig.scenario -> the pack's flow.
-DEFAULT_FLOWS: dict[str, dict] = {pack.scenario: pack.flow for pack in scenario_list()}
+# AgentConfig.scenario -> the flow of the first pack (by slug) for it.
+DEFAULT_FLOWS: dict[str, dict] = {}
+for _pack in scenario_list():
+    DEFAULT_FLOWS.setdefault(_pack.scenario, _pack.flow)
 CUSTOMER_SERVICE = DEFAULT_FLOWS["customer_service"]
 
 

@@ -11,6 +11,13 @@ bookings, tool results). Per-field hints in the schema:
     "router_model": {"type": "string", "x-hints": ["router", "model"]}            cue words
     "urgency": {"enum": ["low", "high"], "x-hints": {"high": ["asap", "right away"]}}  phrases per value
     "callback": {"type": "string", "x-entity": "phone"}                           an agents.slots entity
+    "pet_breed": {"type": "string", "x-scan": true}      also read from anything the caller said
+    "qualified": {"type": "boolean", "x-said-by": "agent"}   a yes/no the agent states ("you qualify")
+    "injury_status": {"enum": [...], "x-only-after": "emergency"}   read only once the caller said
+                                                    something that entity recognizes
+
+A scenario's field cues live in its pack's schema (agents/scenarios/<slug>/schema.yaml); the code
+knows only common CRM field names (NAME_ENTITIES).
 
 With LLM_BASE_URL set, an LLM fills the schema instead, and the rules are the fallback.
 
@@ -38,57 +45,21 @@ from calls.postcall.errors import StageSkipped
 
 logger = logging.getLogger(__name__)
 
-# Field names the dialog engine has an entity for.
+# Common CRM field names the dialog engine has an entity for. A scenario's own fields name theirs
+# in the schema ("x-entity"); nothing here knows a scenario.
 NAME_ENTITIES = {
-    "driver_status": "driver_status", "status": "driver_status",
-    "current_location": "location", "location": "location",
-    "eta": "eta", "arrival_time": "eta",
-    "delay_reason": "delay_reason",
-    "unloading_status": "unloading_status",
-    "emergency_type": "emergency",
-    "safety_status": "safety_status",
-    "injury_status": "injury_status",
-    "full_name": "name", "name": "name", "caller_name": "name", "customer_name": "name",
+    "name": "name", "full_name": "name", "caller_name": "name", "customer_name": "name",
     "phone": "phone", "phone_number": "phone", "callback_number": "phone",
     "email": "email", "email_address": "email",
-    "debt_amount": "money", "amount": "money", "total_debt": "money", "balance": "money",
-    "monthly_income": "income", "income": "income",
-    "debt_types": "debt_types", "debt_type": "debt_types",
-    "employment_status": "employment_status",
     "account_number": "account_number",
     "postcode": "postcode", "zip": "postcode", "zip_code": "postcode", "postal_code": "postcode",
     "date_of_birth": "date_of_birth",
     "appointment_time": "datetime", "callback_time": "datetime",
     "order_number": "order_number",
 }
-# Entities precise enough to read from anything the caller said, not only from an answer.
-SCANNABLE = {
-    "driver_status", "delay_reason", "emergency", "injury_status", "email", "phone", "money", "income",
-    "debt_types", "employment_status", "account_number", "location", "eta", "name",
-}
-DEFAULT_CUES = {
-    "driver_status": ["status", "how is it going", "how are things", "update"],
-    "current_location": ["where are you", "location", "where"],
-    "location": ["where", "location", "address", "exact"],
-    "eta": ["eta", "arrive", "arrival", "get there", "what time"],
-    "delay_reason": ["why", "reason", "cause", "what happened", "what's holding"],
-    "unloading_status": ["unload"],
-    "pod_reminder_acknowledged": ["proof of delivery", "pod", "bill of lading", "paperwork", "upload"],
-    "emergency_type": ["emergency", "what happened"],
-    "safety_status": ["safe"],
-    "injury_status": ["hurt", "injur"],
-    "load_secure": ["load", "cargo", "secure"],
-    "full_name": ["name"],
-    "phone": ["phone", "number", "reach you", "call you back"],
-    "email": ["email", "e-mail"],
-    "debt_amount": ["debt", "owe", "how much"],
-    "debt_types": ["kind of debt", "type of debt", "types of debt", "what kind", "which debts"],
-    "employment_status": ["employ", "work", "job"],
-    "monthly_income": ["income", "earn", "make", "take home"],
-    "qualified": ["qualif", "eligible"],
-}
-# Booleans the agent, not the caller, usually states ("you qualify").
-AGENT_STATED = {"qualified", "ticket_needed"}
+# Generic entities precise enough to read from anything the caller said, not only from an answer;
+# a schema field opts in with "x-scan": true.
+SCANNABLE = {"email", "phone", "account_number", "name"}
 _NEGATION = re.compile(
     r"\b(?:not|n't|no|never|don't|doesn't|didn't|isn't|aren't|won't|can't|cannot|unfortunately)\b", re.I
 )
@@ -104,6 +75,9 @@ class FieldPlan:
     entity: str | None = None
     cues: list[str] = field(default_factory=list)
     hints: dict[str, list[str]] = field(default_factory=dict)  # enum value -> phrases
+    scan: bool = False  # read from anything the caller said, not only from an answer
+    said_by: str = "caller"  # a boolean the agent states ("you qualify"): "agent"
+    only_after: str | None = None  # read only once the caller said something this entity recognizes
 
     @property
     def is_datetime(self) -> bool:
@@ -162,11 +136,14 @@ def plan_fields(schema: dict, agent=None) -> list[FieldPlan]:
         raw_hints = spec.get("x-hints")
         hints = raw_hints if isinstance(raw_hints, dict) else {}
         cues = list(raw_hints) if isinstance(raw_hints, list) else []
-        cues += DEFAULT_CUES.get(name, [])
         if from_flow.get("prompt"):
             cues.append(_prompt_cue(from_flow["prompt"]))
         cues += [w for w in name.split("_") if len(w) > 3 and w not in {"status", "type", "time"}]
-        plans.append(FieldPlan(name, spec, kind, list(spec.get("enum", [])), entity, [c for c in cues if c], hints))
+        plans.append(FieldPlan(
+            name, spec, kind, list(spec.get("enum", [])), entity, [c for c in cues if c], hints,
+            scan=bool(spec.get("x-scan", entity in SCANNABLE)), said_by=str(spec.get("x-said-by", "caller")),
+            only_after=spec.get("x-only-after"),
+        ))
     return plans
 
 
@@ -294,8 +271,6 @@ _ACKNOWLEDGED = re.compile(
     r"\b(?:will do|we'?ll do|i will|i'll do|got it|understood|noted|roger|copy that|sounds good|no problem|okay|ok|sure)\b",
     re.I
 )
-# Fields about an emergency are only read when the caller reported one.
-EMERGENCY_FIELDS = {"emergency_type", "injury_status", "safety_status", "load_secure"}
 
 
 def _boolean_answer(text: str) -> bool | None:
@@ -326,7 +301,7 @@ def _statement(plan: FieldPlan, text: str) -> bool | None:
 
 
 def _read_specific(plan: FieldPlan, text: str, env) -> Any:
-    if plan.entity in SCANNABLE:
+    if plan.scan and plan.entity:
         value = _as_field_value(plan, _entity(plan.entity, text, env))
         if value is not None:
             return value
@@ -337,14 +312,14 @@ def _read_specific(plan: FieldPlan, text: str, env) -> Any:
 
 def _from_statements(plan: FieldPlan, turns: list[Utterance], env) -> Any:
     if plan.kind == "boolean":
-        speakers = ("agent",) if plan.name in AGENT_STATED else ("caller", "mixed")
+        speakers = ("agent",) if plan.said_by == "agent" else ("caller", "mixed")
         for turn in turns:
             if turn.speaker in speakers:
                 value = _statement(plan, turn.text)
                 if value is not None:
                     return value
         return None
-    if plan.entity not in SCANNABLE and plan.kind != "enum":
+    if not plan.scan and plan.kind != "enum":
         return None
     for turn in turns:
         if turn.speaker in ("caller", "mixed"):
@@ -354,14 +329,9 @@ def _from_statements(plan: FieldPlan, turns: list[Utterance], env) -> Any:
     return None
 
 
-def _is_emergency_field(plan: FieldPlan) -> bool:
-    return plan.name in EMERGENCY_FIELDS or "emergency" in str(plan.spec.get("description", "")).lower()
-
-
-def _emergency_reported(turns: list[Utterance]) -> bool:
-    from agents.nlu.entities import extract_emergency
-
-    return any(t.speaker in ("caller", "mixed") and extract_emergency(t.text) is not None for t in turns)
+def _reported(entity: str, turns: list[Utterance], env) -> bool:
+    """The caller said something `entity` recognizes (an emergency, for the emergency's fields)."""
+    return any(t.speaker in ("caller", "mixed") and _entity(entity, t.text, env) not in (None, "") for t in turns)
 
 
 # --- what the call did ----------------------------------------------------------------------------
@@ -427,12 +397,16 @@ def extract_rule_based(*, call: Call, conversation: Conversation, schema: dict) 
     env = _env(call)
     facts = _call_facts(call, turns)
     data: dict[str, Any] = {}
-    emergency = _emergency_reported(turns)
+    reported: dict[str, bool] = {}
     for plan in plan_fields(schema, call.agent):
-        if _is_emergency_field(plan) and not emergency:
-            if plan.kind == "enum" and "none" in plan.enum and plan.name == "emergency_type":
-                data[plan.name] = "none"
-            continue
+        if plan.only_after:
+            if plan.only_after not in reported:
+                reported[plan.only_after] = _reported(plan.only_after, turns, env)
+            if not reported[plan.only_after]:
+                # The field that names the reported thing itself says it did not happen.
+                if plan.entity == plan.only_after and plan.kind == "enum" and "none" in plan.enum:
+                    data[plan.name] = "none"
+                continue
         value = _derived(plan, call, facts, turns) if plan.name in DERIVED_FIRST else None
         if value is None:
             value = _from_answers(plan, turns, env)

@@ -2,11 +2,13 @@
 
 import pytest
 
+from agents.models import AgentConfig
+from agents.scenarios import scenario_load
 from calls.models import AnalysisRun, Call
-from calls.postcall.pipeline import analysis_rerun
 from calls.postcall.conversation import Conversation, Utterance
 from calls.postcall.extract import data_changes, extract_rule_based, validate_extraction
-from calls.services import call_finalize
+from calls.postcall.pipeline import analysis_rerun
+from calls.services import call_finalize, call_start, turn_record
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import assert_extracted, call_with_turns, consultation_service, demo_agent
 
@@ -122,3 +124,59 @@ def test_data_changes():
         {"field": "b", "change": "changed", "before": 2, "after": 3},
         {"field": "c", "change": "added", "before": None, "after": 4},
     ]
+
+
+PET_GROOMING = {
+    "scenario.yaml": """
+name: Pet grooming bookings
+scenario: reception
+greeting: Hi, this is Fluffy Cuts. What kind of dog is coming in?
+closing: See you soon!
+tools: [end_call]
+""",
+    "flow.yaml": """
+start: breed
+steps:
+  breed: {type: ask, slot: pet_breed, entity: text, prompt: "What breed is your dog?", next: coat}
+  coat: {type: ask, slot: coat_condition, entity: text, prompt: "How is the coat looking?", next: done}
+  done: {type: end, reason: resolved}
+""",
+    "schema.yaml": """
+type: object
+properties:
+  pet_breed: {type: string, x-hints: [breed, kind of dog]}
+  coat_condition:
+    enum: [tidy, matted]
+    x-hints: {matted: [knots, tangled, felted]}
+  nail_trim: {type: boolean, x-hints: [nails, claws]}
+  owner_phone: {type: string, x-entity: phone, x-scan: true}
+required: [pet_breed]
+""",
+}
+
+
+def test_a_new_scenario_pack_is_extracted_from_its_schema_alone(tmp_path):
+    """A made-up pack: its fields, cues and entities come from schema.yaml, with no code for them."""
+    folder = tmp_path / "pet_grooming"
+    folder.mkdir()
+    for name, text in PET_GROOMING.items():
+        (folder / name).write_text(text)
+    pack = scenario_load(folder)
+    agent = AgentConfig.objects.create(**pack.agent_fields())
+    call = call_start(channel=Call.Channel.API, agent=agent, from_number="+14155550142")
+    for speaker, text in [
+        ("agent", "Hi, this is Fluffy Cuts. What kind of dog is coming in?"),
+        ("caller", "A standard poodle, her name is Bella. You can text me on 415 202 9876."),
+        ("agent", "How is the coat looking?"),
+        ("caller", "Honestly it's full of knots behind the ears."),
+        ("agent", "Shall we trim her nails too?"),
+        ("caller", "Yes please."),
+    ]:
+        turn_record(call=call, speaker=speaker, text=text)
+    conversation = Conversation([Utterance(t.speaker, t.text) for t in call.turns.order_by("index")], "live")
+
+    data = extract_rule_based(call=call, conversation=conversation, schema=agent.extraction_schema)
+
+    assert data == {"pet_breed": "A standard poodle, her name is Bella. You can text me on 415 202 9876.",
+                    "coat_condition": "matted", "nail_trim": True, "owner_phone": "+14152029876"}
+    assert validate_extraction(agent.extraction_schema, data) == (data, [])
