@@ -28,12 +28,12 @@ from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
 from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
-from core.text import split_sentences
 from agents.tools import identity, tool_run
 from agents.tools.base import agent_verifies_callers
-from core.phones import phone_or_none
-from customers.selectors import customer_find_by_phone, customer_get
 from core.conditions import OPERATORS, condition_holds
+from core.phones import phone_or_none
+from core.text import split_sentences
+from customers.selectors import customer_find_by_phone, customer_get
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ class CallContext:
     state: dict = field(default_factory=dict)  # JSON-serializable: flow step, slots, verification attempts…
     recorder: CallRecorder = field(default_factory=CallRecorder)  # where the dialog reports what happened
 
-    def remember(self, reply: "DialogReply", *, caller_text: str | None = None) -> None:
+    def remember(self, reply: DialogReply, *, caller_text: str | None = None) -> None:
         """Fold a reply into the context, the way every caller of the engine does between turns."""
         if caller_text is not None:
             self.history.append(("caller", caller_text))
@@ -102,11 +102,11 @@ def default_dialog_engine() -> DialogEngine:
     """The default DIALOG_ENGINE: with LLM_BASE_URL set, the LLM engine with the deterministic
     engine as its fallback (for the greeting, and whenever the LLM fails); otherwise the
     deterministic engine alone."""
-    # Imported here: both engine modules import this one (CallContext, DialogEngine).
-    from agents.deterministic import DeterministicEngine
+    # Imported here: both engine modules import this one (CallContext, DialogEngine), a cycle.
+    from agents.deterministic import DeterministicEngine  # noqa: PLC0415
 
     if settings.LLM_BASE_URL:
-        from agents.llm import LLMEngine
+        from agents.llm import LLMEngine  # noqa: PLC0415
 
         return LLMEngine(fallback=DeterministicEngine())
     return DeterministicEngine()

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
+from agents.tools import identity, tool_run, tools_for_agent
 from core.llm import ChatCompletionsClient, LLMError
 from core.text import SentenceBuffer, split_sentences
-from agents.tools import identity, tool_run, tools_for_agent
 from customers.selectors import customer_get
 
 logger = logging.getLogger(__name__)

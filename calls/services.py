@@ -7,11 +7,13 @@ wrap them in `database_sync_to_async`.
 import logging
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, InformationRecord, Turn
+from calls.postcall.pipeline import call_started_notify, pipeline_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +55,6 @@ def call_start(
 
 
 def _notify_started(call_id: int) -> None:
-    from calls.postcall.pipeline import call_started_notify
-
     call_started_notify(call_id=call_id)
 
 
@@ -137,17 +137,12 @@ def call_finalize(
         call.intent = intent[:64]
     call.save(update_fields=["status", "ended_at", "duration_seconds", "end_reason", "intent", "updated_at"])
     call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status, payload={"end_reason": end_reason})
-
-    from calls.postcall.pipeline import pipeline_schedule
-
     pipeline_schedule(call=call)
     return True
 
 
 def call_attach_recording(*, call: Call, wav_bytes: bytes) -> None:
     """Store the stereo recording (caller left, agent right) before the call is finalized."""
-    from django.core.files.base import ContentFile
-
     if call.recording:
         call.recording.delete(save=False)
     call.recording.save(f"{call.public_id}.wav", ContentFile(wav_bytes), save=False)

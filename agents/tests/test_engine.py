@@ -8,12 +8,13 @@ from agents.deterministic import DeterministicEngine
 from agents.engine import CallContext, DialogReply, get_dialog_engine
 from agents.flows import DEFAULT_FLOWS, default_flow
 from agents.models import AgentConfig
+from agents.recorder import MemoryRecorder
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
-from core.text import SentenceBuffer, split_sentences
 from agents.validators import flow_errors
 from calls.models import Call, CallEvent
 from calls.recorder import CallRecorderService
 from calls.services import call_start
+from core.text import SentenceBuffer, split_sentences
 from voicecrm.demo.agents import DEMO_AGENTS
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,15 @@ def test_the_caller_id_is_looked_up_before_the_greeting_and_logged():
     call.refresh_from_db()
     assert call.customer == customer
     assert CallEvent.objects.filter(call=call, kind="action", name="caller_id_match").exists()
+
+
+def test_the_caller_id_match_is_reported_to_the_recorder():
+    customer = CustomerFactory(phone="+14155550124", first_name="Lin")
+    recorder = MemoryRecorder()
+    reply = DeterministicEngine().start(CallContext(agent=AgentConfigFactory(), caller_number="415 555 0124", recorder=recorder))
+    assert reply.customer_id == customer.pk
+    assert recorder.customers == [(customer.pk, "caller_id")]
+    assert recorder.events == [("action", "caller_id_match", {"customer_id": customer.pk, "phone": "+14155550124"})]
 
 
 def test_an_unknown_caller_id_gets_the_plain_greeting():
@@ -156,6 +166,22 @@ def test_get_dialog_engine_follows_settings():
         engine = get_dialog_engine()
         assert isinstance(engine, LLMEngine) and isinstance(engine.fallback, DeterministicEngine)
     get_dialog_engine.cache_clear()
+
+
+def test_dialog_engine_names_a_class_or_a_factory():
+    from agents.engine import default_dialog_engine
+    from agents.llm import LLMEngine
+
+    try:
+        with override_settings(DIALOG_ENGINE="agents.deterministic.DeterministicEngine", LLM_BASE_URL="http://127.0.0.1:9/v1"):
+            get_dialog_engine.cache_clear()
+            # Named explicitly, the deterministic engine is not wrapped in the LLM one.
+            assert type(get_dialog_engine()) is DeterministicEngine
+            assert isinstance(default_dialog_engine(), LLMEngine)
+        with override_settings(LLM_BASE_URL=None):
+            assert type(default_dialog_engine()) is DeterministicEngine
+    finally:
+        get_dialog_engine.cache_clear()
 
 
 def test_sentences_are_split_for_speech():

@@ -11,12 +11,12 @@ from agents.deterministic import DeterministicEngine
 from agents.engine import CallContext, DialogReply
 from agents.flows import default_flow
 from agents.llm import LLMEngine
-from core.llm import ChatCompletionsClient
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from agents.tests.llm_server import ChatCompletionsServer
 from calls.models import Call, CallEvent
 from calls.recorder import CallRecorderService
 from calls.services import call_start
+from core.llm import ChatCompletionsClient
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from agents.engine import CallContext
+from agents.recorder import MemoryRecorder
 from agents.tests.factories import (
     AgentConfigFactory,
     AppointmentFactory,
@@ -229,3 +230,53 @@ def test_a_failing_tool_rolls_back_its_writes_and_its_state(ctx, monkeypatch):
     result = tool_run(ctx, "end_call", {})
     assert not result.ok and result.result == {"error": "boom", "message": "It broke."}
     assert not Customer.objects.filter(account_number="99990").exists() and "dirty" not in ctx.state
+
+
+def test_a_transfer_is_logged_once_per_call(ctx, call, agent):
+    tool_run(ctx, "transfer_to_human", {"reason": "caller_request"})
+    # The channel that carries the transfer out reports it too; the call keeps one.
+    CallRecorderService(call).transfer_requested(target=agent.transfer_target, reason="caller_request")
+    event = CallEvent.objects.get(call=call, kind="transfer")
+    assert event.payload == {"target": agent.transfer_target, "reason": "caller_request"}
+
+
+def test_tools_report_to_the_recorder_and_write_no_call_records(agent):
+    recorder = MemoryRecorder()
+    ctx = CallContext(agent=agent, recorder=recorder)
+    customer = CustomerFactory(account_number="55502")
+    tool_run(ctx, "find_customer", {"account_number": "55502"})
+    tool_run(ctx, "share_information", {"category": "qualification", "items": {"employed": True, "income": 4000, "skip": None}})
+    tool_run(ctx, "transfer_to_human", {"reason": "caller_request"})
+    assert recorder.customers == [(customer.pk, "account_number")]
+    assert [(kind, name) for kind, name, _ in recorder.events] == [
+        ("tool_call", "find_customer"), ("tool_result", "find_customer"),
+        ("tool_call", "share_information"), ("tool_result", "share_information"),
+        ("tool_call", "transfer_to_human"), ("tool_result", "transfer_to_human"),
+    ]
+    assert recorder.information == {("qualification", "employed"): "yes", ("qualification", "income"): "4000"}
+    assert recorder.transfers == [(agent.transfer_target, "caller_request")]
+    assert not CallEvent.objects.exists() and not InformationRecord.objects.exists()
+
+
+def test_what_a_failing_tool_recorded_on_the_call_is_rolled_back(ctx, call, monkeypatch):
+    from agents.tools import base
+    from agents.tools.base import ToolError
+
+    customer = CustomerFactory()
+
+    def records_then_fails(ctx_, args):
+        ctx_.customer_id = customer.pk
+        ctx_.recorder.customer_identified(customer_id=customer.pk, method="phone")
+        ctx_.recorder.information_shared(category="debt_info", items={"debt_amount": "1"}, customer_id=customer.pk)
+        raise ToolError("boom", "It broke.")
+
+    monkeypatch.setitem(base.REGISTRY, "end_call", base.REGISTRY["end_call"].__class__(
+        name="end_call", description="x", parameters={"type": "object"}, func=records_then_fails,
+        validator=base.REGISTRY["end_call"].validator.__class__({"type": "object"})))
+    assert not tool_run(ctx, "end_call", {}).ok
+    # Read afresh: the recorder's own Call instance is not refreshed, as in a live session.
+    assert Call.objects.get(pk=call.pk).customer is None
+    assert ctx.customer_id is None and not InformationRecord.objects.exists()
+    # Identifying the same customer afterwards still reaches the call.
+    tool_run(ctx, "find_customer", {"account_number": customer.account_number})
+    assert Call.objects.get(pk=call.pk).customer == customer

@@ -40,11 +40,11 @@ from calls.models import Call, CallEvent, Turn
 from calls.recorder import CallRecorderService
 from calls.speech import executor
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, Framer, check_rate, iter_frames
+from calls.speech.base import Speech, Transcript, Vad
 from calls.speech.errors import SpeechError
 from calls.speech.registry import get_stt, get_tts, get_vad
-from calls.speech.base import Speech, Transcript, Vad
 from calls.speech.synthesis import PhraseCache
-from calls.speech.vad import EndpointEvent, Endpointer
+from calls.speech.vad import Endpointer, EndpointEvent
 from core.text import split_sentences
 
 from .heard import PlayedSentence, heard_text, speech_span

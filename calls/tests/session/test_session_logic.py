@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from agents.engine import DialogReply
+from agents.tests.factories import CustomerFactory
+from agents.tools import tool_run
 from calls.models import Call, CallEvent, Turn
 from calls.services import call_start
 from calls.session import MemoryTransport, VoiceSession
@@ -143,6 +145,37 @@ def test_transfer_ends_the_call_and_tells_the_transport(agent, phone, fake_speec
         {"type": "transfer", "target": agent.transfer_target, "reason": "caller_asked"}]
     assert CallEvent.objects.filter(kind=CallEvent.Kind.TRANSFER, payload__target=agent.transfer_target).exists()
     assert Turn.objects.filter(speaker="agent").last().text == "Putting you through."
+
+
+class ToolEngine(ScriptedEngine):
+    """Answers the first caller turn the way the real engines do: through the CRM tools."""
+
+    def respond(self, ctx, *, text=None, dtmf=None):
+        if text is None and dtmf is None:
+            return DialogReply([])
+        calls = [tool_run(ctx, "find_customer", {"account_number": "73001"}),
+                 tool_run(ctx, "transfer_to_human", {"reason": "caller_request"})]
+        return DialogReply(["Putting you through."], tool_calls=calls, state=ctx.state, customer_id=ctx.customer_id,
+                           action="transfer", action_reason="caller_request")
+
+
+def test_what_the_dialog_learns_is_recorded_on_the_call_and_a_transfer_once(agent, phone, fake_speech):
+    customer = CustomerFactory(account_number="73001")
+    p = phone(agent, ToolEngine())
+
+    async def scenario(p):
+        await p.until_listening()
+        await p.caller.say(voice(600))
+        await p.until_event("ended")
+
+    summary = play(p, scenario)
+    assert summary.end_reason == "transfer"
+    call = Call.objects.get()
+    assert call.customer == customer
+    assert list(call.events.filter(kind=CallEvent.Kind.TOOL_CALL).values_list("name", flat=True)) == [
+        "find_customer", "transfer_to_human"]
+    transfer = CallEvent.objects.get(call=call, kind=CallEvent.Kind.TRANSFER)
+    assert transfer.payload == {"target": agent.transfer_target, "reason": "caller_request"}
 
 
 def test_a_dead_line_ends_the_call_with_everything_stored(agent, fake_speech):

@@ -10,9 +10,9 @@ from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 from django.urls import reverse
 
-from telephony.chat.routing import websocket_urlpatterns
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from calls.models import Call, Turn
+from telephony.chat.routing import websocket_urlpatterns
 
 application = AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
 
@@ -71,6 +71,8 @@ async def test_staff_chat_with_an_agent_is_stored_as_a_text_call(staff):
     call = await database_sync_to_async(Call.objects.select_related("customer").get)()
     assert call.channel == "text" and call.status == "completed" and call.end_reason == "caller_request"
     assert call.customer.account_number == "64001"
+    transfers = await database_sync_to_async(lambda: list(call.events.filter(kind="transfer").values_list("payload", flat=True)))()
+    assert transfers == [{"target": "+14155550100", "reason": "caller_request"}]  # logged once, by the dialog's recorder
     turns = await database_sync_to_async(lambda: list(Turn.objects.filter(call=call).values_list("speaker", "text")))()
     assert [speaker for speaker, _ in turns] == ["agent", "caller", "agent", "caller", "agent", "caller", "agent"]
     assert turns[1] == ("caller", "what's my balance") and turns[3] == ("caller", "[keys 64001]")
