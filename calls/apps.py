@@ -8,7 +8,8 @@ class CallsConfig(AppConfig):
     name = "calls"
 
     def ready(self) -> None:
-        from calls.postcall import signals
+        # Imported once the app registry is ready: the receivers' modules import models.
+        from calls.postcall import signals  # noqa: PLC0415
 
         ticket_created.connect(signals.ticket_created_webhook, dispatch_uid="calls.ticket_created_webhook")
         post_save.connect(signals.agent_config_saved, sender="agents.AgentConfig",

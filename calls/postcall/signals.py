@@ -10,6 +10,9 @@ import logging
 
 from django.db import transaction
 
+from agents.models import AgentConfig
+from calls.postcall.pipeline import PUBLISH_RETRY, _eager
+from calls.tasks import agent_phrases_presynthesize_task
 from calls.webhooks import ticket_created_emit
 
 logger = logging.getLogger(__name__)
@@ -27,10 +30,6 @@ def agent_config_saved(sender, instance, raw: bool = False, **kwargs) -> None:
 
 
 def agent_phrases_presynthesize_enqueue(*, agent_id: int) -> None:
-    from agents.models import AgentConfig
-    from calls.postcall.pipeline import PUBLISH_RETRY, _eager
-    from calls.tasks import agent_phrases_presynthesize_task
-
     # The saved version, read after commit: save() bumps it with an F() expression.
     version = AgentConfig.objects.filter(pk=agent_id).values_list("version", flat=True).first()
 

@@ -15,12 +15,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from calls.webhooks import (
-    call_ended_emit, endpoint_enable, retry_delay, webhook_delivery_attempt, webhook_signature,
-    webhook_signature_verify, webhook_sweep,
-)
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import call_with_turns, demo_agent
+from calls.webhooks import (
+    call_ended_emit,
+    endpoint_enable,
+    retry_delay,
+    webhook_delivery_attempt,
+    webhook_signature,
+    webhook_signature_verify,
+    webhook_sweep,
+)
 from core.admin import CrmModelAdmin, export_as_csv
 
 pytestmark = pytest.mark.django_db
