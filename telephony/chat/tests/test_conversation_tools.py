@@ -5,6 +5,7 @@ import io
 import pytest
 import yaml
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
@@ -68,6 +69,14 @@ def test_manage_py_test_conversations_prints_a_table_and_fails_on_failures(tmp_p
     assert exit_.value.code == 1
     text = out.getvalue()
     assert "FAIL" in text and "1 passed, 1 failed" in text and "caller: what's my balance" in text
+
+
+def test_manage_py_test_conversations_runs_a_scenario_pack():
+    out = io.StringIO()
+    call_command("test_conversations", "--scenario", "leads", stdout=out)
+    assert "leads / " in out.getvalue() and " 0 failed" in out.getvalue()
+    with pytest.raises(CommandError, match="no scenario pack 'nope'"):
+        call_command("test_conversations", "--scenario", "nope", stdout=io.StringIO())
 
 
 def test_a_file_that_is_not_a_conversation_is_an_error(tmp_path):
