@@ -9,12 +9,21 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from calls.models import (
-    AgentDailyStats, AnalysisBatch, AnalysisRun, AnalysisStage, Call, CallEvent, CallTranscript, InformationRecord, Turn,
-    WebhookAttempt, WebhookDelivery, WebhookEndpoint,
+    AgentDailyStats,
+    AnalysisBatch,
+    AnalysisRun,
+    AnalysisStage,
+    Call,
+    CallEvent,
+    CallTranscript,
+    InformationRecord,
+    Turn,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.admin import CustomerAdmin
-from telephony.chat.conversations import make_regression_test
 
 STAGE_SYMBOLS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "skipped": "–"}
 STAGE_COLOURS = {"pending": "#888", "running": "#2c6fbb", "done": "#2e7d32", "failed": "#c62828", "skipped": "#888"}
@@ -120,7 +129,8 @@ class CallAdmin(CrmModelAdmin):
     date_hierarchy = "started_at"
     show_full_result_count = False
     inlines = [TurnInline, CallEventInline, InformationInline]
-    actions = [*CrmModelAdmin.actions, make_regression_test, "rerun_analysis", "reextract_analysis"]
+    # telephony/admin.py adds "export as a regression conversation" (the text channel owns that format).
+    actions = [*CrmModelAdmin.actions, "rerun_analysis", "reextract_analysis"]
     readonly_fields = [
         "public_id", "channel", "direction", "from_number", "to_number", "provider_call_id", "agent", "agent_version",
         "status", "end_reason", "started_at", "answered_at", "ended_at", "duration_seconds", "recording_player",
