@@ -26,6 +26,7 @@ from django.utils import timezone
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
+from agents.nlu.intents import IntentRecognizer
 from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
 from agents.tools import identity, tool_run
@@ -133,8 +134,6 @@ _recognizers_lock = threading.Lock()
 
 
 def recognizer_for(agent, flow: dict):
-    from agents.nlu.intents import IntentRecognizer
-
     phrases = flow.get("phrases") or {}
     key = (agent.pk, agent.version, json.dumps(phrases, sort_keys=True))
     with _recognizers_lock:

@@ -22,7 +22,9 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
+from agents.deterministic import recognizer_for
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
+from agents.flows import flow_for
 from agents.tools import identity, tool_run, tools_for_agent
 from core.llm import ChatCompletionsClient, LLMError
 from core.text import SentenceBuffer, split_sentences
@@ -168,8 +170,6 @@ class LLMEngine(DialogEngine):
         if not sentences and not action:
             sentences = split_sentences("Sorry, could you say that again?")
             yield from sentences
-        from agents.deterministic import recognizer_for
-        from agents.flows import flow_for
 
         intent = recognizer_for(ctx.agent, flow_for(ctx.agent)).recognize(text).intent if text else "dtmf"
         state = dict(ctx.state)

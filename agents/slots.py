@@ -21,6 +21,7 @@ from rapidfuzz import fuzz, process
 from agents.nlu import entities as nlu
 from agents.nlu.normalize import normalize
 from agents.scenarios import scenario_entities
+from customers.models import Service
 
 
 @dataclass
@@ -99,8 +100,6 @@ def _debt_types(text: str, env: Env) -> str | None:
 
 
 def _service(text: str, env: Env) -> str | None:
-    from customers.models import Service
-
     services = dict(Service.objects.filter(active=True).values_list("slug", "name"))
     if not services:
         return None

@@ -1,5 +1,6 @@
 """Validation of the JSON a supervisor types into an AgentConfig."""
 
+import string
 from typing import Any
 
 import jsonschema
@@ -122,8 +123,6 @@ _REQUIRED = {
 
 
 def _check_template(where: str, template: Any, errors: list[str]) -> None:
-    import string
-
     if isinstance(template, dict):
         for key, value in template.items():
             _check_template(f"{where}.{key}", value, errors)
@@ -160,8 +159,10 @@ def flow_errors(flow: Any) -> list[str]:
         errors.append(f"{path}: {error.message[:300]}")
     if errors:
         return errors
-    from agents.slots import ENTITIES
-    from agents.tools import REGISTRY
+    # Cycle: agents.models validates on save with this module, and the tool registry and the
+    # entities import agents.engine, which imports agents.models.
+    from agents.slots import ENTITIES  # noqa: PLC0415
+    from agents.tools import REGISTRY  # noqa: PLC0415
 
     steps = flow["steps"]
 
