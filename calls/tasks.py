@@ -15,9 +15,16 @@ import uuid
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from calls.postcall.phrases import agent_phrases_presynthesize
 from calls.postcall.pipeline import (
-    StageRetry, analysis_stage_execute, analysis_stage_fail, postcall_sweep, stage_enqueue, stage_time_limit,
+    StageRetry,
+    analysis_stage_execute,
+    analysis_stage_fail,
+    postcall_sweep,
+    stage_enqueue,
+    stage_time_limit,
 )
+from calls.webhooks import webhook_delivery_attempt, webhook_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +95,6 @@ def call_analytics_task(self, run_id: int):
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=90, time_limit=120,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=5, retry_jitter=True, max_retries=5)
 def webhook_deliver_task(delivery_id: int):
-    from calls.webhooks import webhook_delivery_attempt
-
     return webhook_delivery_attempt(delivery_id=delivery_id)
 
 
@@ -100,14 +105,10 @@ def postcall_sweep_task():
 
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
 def webhook_sweep_task():
-    from calls.webhooks import webhook_sweep
-
     return webhook_sweep()
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=240, time_limit=300,
              autoretry_for=(OperationalError, InterfaceError), retry_backoff=5, retry_jitter=True, max_retries=3)
 def agent_phrases_presynthesize_task(agent_id: int, version: int | None = None):
-    from calls.postcall.phrases import agent_phrases_presynthesize
-
     return agent_phrases_presynthesize(agent_id=agent_id, version=version)

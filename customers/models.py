@@ -143,6 +143,16 @@ class OpeningHours(models.Model):
         return f"{self.get_weekday_display()} {self.opens:%H:%M}–{self.closes:%H:%M}"
 
 
+def max_overlap(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    """Most intervals in progress at any one instant (end is exclusive)."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals], key=lambda e: (e[0], e[1]))
+    busiest = running = 0
+    for _, step in edges:
+        running += step
+        busiest = max(busiest, running)
+    return busiest
+
+
 class Appointment(models.Model):
     class Status(models.TextChoices):
         BOOKED = "booked", "Booked"
@@ -178,12 +188,37 @@ class Appointment(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
 
+    @classmethod
+    def slot_problem(
+        cls,
+        *,
+        service: "Service",
+        customer: "Customer",
+        starts_at: dt.datetime,
+        ends_at: dt.datetime,
+        exclude_id: int | None = None,
+    ) -> str | None:
+        """Why this slot cannot be booked, or None if it can."""
+        if ends_at <= starts_at:
+            return "The appointment must end after it starts."
+        if not service.is_open_for(starts_at, ends_at):
+            return f"{service.name} is not open at that time."
+        overlapping_any = cls.objects.filter(
+            status__in=cls.ACTIVE_STATUSES, starts_at__lt=ends_at, ends_at__gt=starts_at
+        ).exclude(pk=exclude_id)
+        if overlapping_any.filter(customer=customer).exists():
+            return "The customer already has an appointment at that time."
+        overlapping = overlapping_any.filter(service=service)
+        intervals = [(max(a.starts_at, starts_at), min(a.ends_at, ends_at)) for a in overlapping]
+        if max_overlap(intervals) >= service.capacity:
+            return f"{service.name} is fully booked at that time."
+        return None
+
     def clean(self) -> None:
         # Admin-side validation; the booking service re-checks under a row lock.
-        from customers.services import appointment_conflicts
 
         if self.starts_at and self.ends_at and self.service_id and self.customer_id and self.is_active:
-            problem = appointment_conflicts(
+            problem = Appointment.slot_problem(
                 service=self.service,
                 customer=self.customer,
                 starts_at=self.starts_at,

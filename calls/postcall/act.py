@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -178,8 +177,8 @@ def _supervisors_notify(call: Call, *, reason: str, ticket_reference: str | None
 
 def _customer_for(call: Call, facts: dict):
     """The call's customer, or a prospect made from what the caller said."""
-    from customers.models import Customer
     from core.phones import phone_or_none
+    from customers.models import Customer
 
     if call.customer_id:
         return call.customer, False
@@ -250,8 +249,8 @@ CONTACT_FIELDS = {"phone": "phone", "phone_number": "phone", "callback_number": 
 
 
 def _contact_update(call: Call, facts: dict) -> dict | None:
-    from customers.models import Customer
     from core.phones import phone_or_none
+    from customers.models import Customer
 
     if not call.customer_id:
         return None

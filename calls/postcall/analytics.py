@@ -13,6 +13,7 @@ from collections import Counter
 from django.utils import timezone
 
 from calls.models import AgentDailyStats, Call, CallEvent, Turn
+from calls.postcall.errors import StageSkipped
 
 
 def percentile(values: list[int], pct: float) -> int | None:
@@ -73,8 +74,6 @@ def agent_daily_stats_rollup(*, agent_id: int, day: dt.date) -> AgentDailyStats:
 
 
 def call_analytics(*, call: Call) -> dict:
-    from calls.postcall.errors import StageSkipped
-
     if not call.agent_id:
         raise StageSkipped("the call has no agent")
     day = timezone.localdate(call.started_at)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.nlu.intents import UNKNOWN, recognize_intent
+from agents.nlu.lexicon import CONVERSATIONAL
 from calls.models import Call, CallTranscript, Turn
 
 
@@ -70,9 +72,6 @@ def caller_intent(conversation: Conversation) -> str:
     """The first request the caller made, by the dialog engine's recognizer ("" if none).
 
     Chit-chat ("thanks", "yes", "bye") is not why someone called, so it is passed over."""
-    from agents.nlu.intents import UNKNOWN, recognize_intent
-    from agents.nlu.lexicon import CONVERSATIONAL
-
     for turn in conversation.turns():
         if turn.speaker in ("caller", "mixed"):
             result = recognize_intent(turn.text)

@@ -39,9 +39,16 @@ import jsonschema
 from django.conf import settings
 from django.utils import timezone
 
+from agents.flows import flow_for
+from agents.nlu.answers import Answer, extract_yes_no
+from agents.nlu.normalize import normalize
+from agents.slots import ENTITIES, Env, extract
 from calls.models import Call, CallEvent
 from calls.postcall.conversation import Conversation, Utterance, caller_intent
 from calls.postcall.errors import StageSkipped
+from calls.postcall.llm import llm_json
+from customers.models import Appointment
+from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +96,6 @@ class FieldPlan:
 def _flow_slots(agent) -> dict[str, dict]:
     """Slot name -> {"entity", "prompt"} from the agent's dialog flow, where the flow asks for it."""
     if agent is None:
-        return {}
-    try:
-        from agents.flows import flow_for
-    except ImportError:
         return {}
     try:
         flow = flow_for(agent) or {}
@@ -155,8 +158,6 @@ def _prompt_cue(prompt: str) -> str:
 # --- reading values --------------------------------------------------------------------------------
 
 def _env(call: Call):
-    from agents.slots import Env
-
     return Env(state={}, now=call.started_at)
 
 
@@ -170,12 +171,8 @@ def _entity(entity: str, text: str, env) -> Any:
     if entity in ("eta", "datetime", "date"):
         text = _RUN_TOGETHER_TIME.sub(r"\1:\2", text)
     if entity == "number":
-        from agents.nlu.normalize import normalize
-
         m = re.search(r"-?\d+(?:\.\d+)?", normalize(text, digits=True).replace(",", ""))
         return float(m.group(0)) if m else None
-    from agents.slots import ENTITIES, extract
-
     if entity not in ENTITIES:
         return None
     return extract(entity, text, env)
@@ -274,8 +271,6 @@ _ACKNOWLEDGED = re.compile(
 
 
 def _boolean_answer(text: str) -> bool | None:
-    from agents.nlu.answers import Answer, extract_yes_no
-
     answer = extract_yes_no(text)
     if answer is Answer.YES:
         return True
@@ -337,9 +332,6 @@ def _reported(entity: str, turns: list[Utterance], env) -> bool:
 # --- what the call did ----------------------------------------------------------------------------
 
 def _call_facts(call: Call, turns: list[Utterance]) -> dict[str, Any]:
-    from customers.models import Appointment
-    from tickets.models import Ticket
-
     events = list(CallEvent.objects.filter(call=call).values_list("kind", "name", "payload"))
     transferred = call.end_reason == "transfer" or any(kind == CallEvent.Kind.TRANSFER for kind, _, _ in events)
     tickets = Ticket.objects.filter(call=call).exists()
@@ -420,8 +412,6 @@ def extract_rule_based(*, call: Call, conversation: Conversation, schema: dict) 
 
 
 def _appointment_time(call: Call) -> str | None:
-    from customers.models import Appointment
-
     appointment = Appointment.objects.filter(source_call=call).order_by("-created_at").first()
     return timezone.localtime(appointment.starts_at).isoformat() if appointment else None
 
@@ -429,8 +419,6 @@ def _appointment_time(call: Call) -> str | None:
 # --- LLM --------------------------------------------------------------------------------------------
 
 def extract_with_llm(*, call: Call, conversation: Conversation, schema: dict) -> dict[str, Any]:
-    from calls.postcall.llm import llm_json
-
     system = (
         "You extract fields from a phone call transcript into JSON that follows the given JSON Schema. "
         "Use only what the transcript says; leave a field out when the call does not say it. "

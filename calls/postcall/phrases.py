@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 
 from agents.models import AgentConfig
+from calls.session.session import fixed_phrases
+from calls.speech.synthesis import PhraseCache
 
 logger = logging.getLogger(__name__)
 
@@ -20,15 +22,11 @@ PRESYNTHESIS_RATES = (16000, 8000)
 
 def agent_fixed_phrases(agent: AgentConfig) -> list[str]:
     """Exactly the sentences a voice session caches for this agent (calls.session.fixed_phrases)."""
-    from calls.session.session import fixed_phrases
-
     # Templates ("Hi {customer.first_name}") differ per call and cannot be cached.
     return [p for p in fixed_phrases(agent) if p.strip() and "{" not in p]
 
 
 def agent_phrases_presynthesize(*, agent_id: int, version: int | None = None) -> dict:
-    from calls.speech.synthesis import PhraseCache
-
     agent = AgentConfig.objects.filter(pk=agent_id).first()
     if agent is None:
         return {"skipped": "agent deleted"}

@@ -31,7 +31,14 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from calls.models import AnalysisBatch, AnalysisRun, AnalysisStage, AnalysisStageName, Call
+from calls.postcall.act import call_act
+from calls.postcall.analytics import call_analytics
+from calls.postcall.conversation import conversation_for
 from calls.postcall.errors import StageError, StageSkipped
+from calls.postcall.extract import call_extract
+from calls.postcall.summarize import call_summarize
+from calls.postcall.transcribe import recording_transcribe
+from calls.webhooks import call_analyzed_emit, call_ended_emit, call_started_emit
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +81,6 @@ def _eager() -> bool:
 def pipeline_schedule(*, call: Call) -> AnalysisRun:
     """The call has just ended (inside call_finalize's transaction): write the run and the call.ended
     deliveries now, send them after commit. Twice for one call still makes one run."""
-    from calls.webhooks import call_ended_emit
-
     run = analysis_run_create(call=call, reason=AnalysisRun.Reason.CALL_ENDED)
     call_ended_emit(call=call)
     return run
@@ -83,8 +88,6 @@ def pipeline_schedule(*, call: Call) -> AnalysisRun:
 
 def call_started_notify(*, call_id: int) -> None:
     """call.started to subscribed endpoints, after call_start commits. Never raises: the call goes on."""
-    from calls.webhooks import call_started_emit
-
     try:
         call = Call.objects.select_related("agent", "customer").filter(pk=call_id).first()
         if call is not None:
@@ -129,7 +132,8 @@ def analysis_run_create(
 # --- dispatch -----------------------------------------------------------------------------------------
 
 def _stage_task(name: str):
-    from calls import tasks
+    # Cycle: calls.tasks imports this module to run the stages it dispatches.
+    from calls import tasks  # noqa: PLC0415
 
     return {
         Stage.TRANSCRIBE: tasks.call_transcribe_task,
@@ -183,44 +187,30 @@ def analysis_run_dispatch(*, run_id: int) -> bool:
 # --- execution ------------------------------------------------------------------------------------------
 
 def _stage_transcribe(run: AnalysisRun, call: Call) -> dict:
-    from calls.postcall.transcribe import recording_transcribe
-
     return recording_transcribe(call=call)
 
 
 def _stage_summarize(run: AnalysisRun, call: Call) -> dict:
-    from calls.postcall.conversation import conversation_for
-    from calls.postcall.summarize import call_summarize
-
     return call_summarize(call=call, conversation=conversation_for(call))
 
 
 def _stage_extract(run: AnalysisRun, call: Call) -> dict:
-    from calls.postcall.conversation import conversation_for
-    from calls.postcall.extract import call_extract
-
     detail = call_extract(call=call, conversation=conversation_for(call))
     AnalysisRun.objects.filter(pk=run.pk).update(changes=detail["changes"])
     return detail
 
 
 def _stage_act(run: AnalysisRun, call: Call) -> dict:
-    from calls.postcall.act import call_act
-
     return call_act(call=call)
 
 
 def _stage_notify(run: AnalysisRun, call: Call) -> dict:
-    from calls.webhooks import call_analyzed_emit
-
     with transaction.atomic():
         ids = call_analyzed_emit(call=call, run_number=run.number)
     return {"deliveries": len(ids)}
 
 
 def _stage_analytics(run: AnalysisRun, call: Call) -> dict:
-    from calls.postcall.analytics import call_analytics
-
     return call_analytics(call=call)
 
 

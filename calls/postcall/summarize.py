@@ -15,6 +15,9 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from calls.postcall.conversation import Conversation, caller_intent
+from calls.postcall.llm import llm_json
+from customers.models import Appointment
+from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +72,6 @@ def sentiment_of(text: str) -> str:
 
 def outcome_of(call: Call, conversation: Conversation) -> tuple[str, str]:
     """(outcome, a sentence saying it)."""
-    from customers.models import Appointment
-    from tickets.models import Ticket
-
     caller_turns = [u for u in conversation.turns() if u.speaker in ("caller", "mixed")]
     if not caller_turns:
         return "no_conversation", "Nobody spoke on the call."
@@ -131,8 +131,6 @@ def summarize_deterministic(call: Call, conversation: Conversation) -> dict:
 
 
 def summarize_with_llm(call: Call, conversation: Conversation) -> dict:
-    from calls.postcall.llm import llm_json
-
     system = (
         "Summarize this phone call for a CRM. Answer with a JSON object: "
         '{"summary": "one to three sentences", "outcome": one of ' + ", ".join(OUTCOMES)

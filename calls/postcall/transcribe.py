@@ -21,8 +21,8 @@ from django.conf import settings
 from calls.models import Call, CallTranscript
 from calls.postcall.errors import StageError, StageSkipped
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, check_rate, frame_bytes, resample
-from calls.speech.errors import SttError
 from calls.speech.base import Transcript
+from calls.speech.errors import SttError
 from calls.speech.registry import get_stt
 
 logger = logging.getLogger(__name__)
