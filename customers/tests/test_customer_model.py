@@ -2,8 +2,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from customers.models import Customer
 from core.phones import normalize_phone
+from customers.models import Customer
 from customers.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
