@@ -1,11 +1,13 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from calls.models import (
@@ -13,6 +15,7 @@ from calls.models import (
     AnalysisBatch,
     AnalysisRun,
     AnalysisStage,
+    AnalysisStageName,
     Call,
     CallEvent,
     CallTranscript,
@@ -21,7 +24,10 @@ from calls.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
+    new_webhook_secret,
 )
+from calls.postcall.pipeline import analysis_rerun, batch_progress
+from calls.webhooks import endpoint_enable, webhook_deliveries_enqueue, webhook_test_send
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.admin import CustomerAdmin
 
@@ -59,8 +65,6 @@ class StageFailedFilter(admin.SimpleListFilter):
     parameter_name = "failed_stage"
 
     def lookups(self, request, model_admin):
-        from calls.models import AnalysisStageName
-
         return AnalysisStageName.choices
 
     def queryset(self, request, queryset):
@@ -203,8 +207,6 @@ class CallAdmin(CrmModelAdmin):
                            transcript.beam_size, transcript.audio_seconds, transcript.elapsed_seconds, lines)
 
     def _start_batch(self, request, queryset, kind: str):
-        from calls.postcall.pipeline import analysis_rerun
-
         batch, skipped = analysis_rerun(calls=queryset.select_related("agent"), kind=kind, user=request.user)
         if skipped:
             self.message_user(request, f"Left out {len(skipped)}: " + "; ".join(skipped[:10]), messages.WARNING)
@@ -223,8 +225,6 @@ class CallAdmin(CrmModelAdmin):
         return self._start_batch(request, queryset, AnalysisBatch.Kind.REEXTRACT)
 
     def analysis_progress_view(self, request, batch_id: int):
-        from calls.postcall.pipeline import batch_progress
-
         if not self.has_view_permission(request):
             from django.core.exceptions import PermissionDenied
 
@@ -349,8 +349,6 @@ class AnalysisBatchAdmin(CrmModelAdmin):
 
     @admin.display(description="Progress")
     def progress_link(self, batch: AnalysisBatch) -> str:
-        from calls.postcall.pipeline import batch_progress
-
         p = batch_progress(batch)
         url = reverse("admin:calls_call_analysis_progress", args=[batch.pk])
         return format_html('<a href="{}">{} of {} finished ({} failed)</a>', url, p["finished"], p["total"], p["failed"])
@@ -442,23 +440,17 @@ class WebhookEndpointAdmin(CrmModelAdmin):
 
     @admin.action(description="Send a test event", permissions=["change"])
     def send_test_event(self, request, queryset):
-        from calls.webhooks import webhook_test_send
-
         for endpoint in queryset:
             webhook_test_send(endpoint=endpoint)
         self.message_user(request, f"Test event queued for {queryset.count()} endpoint(s); see the deliveries below.")
 
     @admin.action(description="Enable and send held deliveries", permissions=["change"])
     def enable_endpoints(self, request, queryset):
-        from calls.webhooks import endpoint_enable
-
         held = sum(endpoint_enable(endpoint) for endpoint in queryset)
         self.message_user(request, f"Enabled {queryset.count()} endpoint(s); {held} held deliveries queued.")
 
     @admin.action(description="Rotate the signing secret", permissions=["change"])
     def rotate_secret(self, request, queryset):
-        from calls.models import new_webhook_secret
-
         for endpoint in queryset:
             endpoint.secret = new_webhook_secret()
             endpoint.save(update_fields=["secret", "updated_at"])
@@ -501,10 +493,6 @@ class WebhookDeliveryAdmin(CrmModelAdmin):
 
     @admin.action(description="Retry now", permissions=["change"])
     def retry_now(self, request, queryset):
-        from django.db import transaction
-        from django.utils import timezone
-
-        from calls.webhooks import webhook_deliveries_enqueue
 
         ids = list(queryset.exclude(status=WebhookDelivery.Status.SUCCEEDED).values_list("pk", flat=True))
         WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDelivery.Status.PENDING,

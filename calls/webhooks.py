@@ -29,11 +29,13 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from calls.models import Call, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from core.queues import PUBLISH_RETRY, celery_is_eager
+from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +97,6 @@ def call_payload(call: Call) -> dict[str, Any]:
 
 
 def analyzed_payload(call: Call) -> dict[str, Any]:
-    from tickets.models import Ticket
-
     tickets = list(Ticket.objects.filter(call=call).values("reference", "priority", "status"))
     return {
         "call": call_payload(call),
@@ -163,10 +163,7 @@ def webhook_event_emit(*, event: str, data: dict[str, Any], dedupe_key: str, cal
 
 def webhook_deliveries_enqueue(ids: list[int], *, countdown: float | None = None) -> None:
     """Hand deliveries to the broker; if it is down they stay pending for the sweep."""
-    from calls.postcall.pipeline import _eager
-    from calls.tasks import webhook_deliver_task
-
-    if _eager():
+    if celery_is_eager():
         # Embedded mode: no worker, and an eager task would POST inside the caller's thread
         # (a voice session starting) and ignore retry delays. A timer thread does both right.
         for pk in ids:
@@ -174,6 +171,9 @@ def webhook_deliveries_enqueue(ids: list[int], *, countdown: float | None = None
             timer.daemon = True
             timer.start()
         return
+    # Cycle: calls.tasks imports this module for the deliveries it runs.
+    from calls.tasks import webhook_deliver_task  # noqa: PLC0415
+
     for pk in ids:
         try:
             webhook_deliver_task.apply_async((pk,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
@@ -182,8 +182,6 @@ def webhook_deliveries_enqueue(ids: list[int], *, countdown: float | None = None
 
 
 def _deliver_in_thread(delivery_id: int) -> None:
-    from django.db import connection
-
     try:
         webhook_delivery_attempt(delivery_id=delivery_id)
     except Exception:
@@ -192,8 +190,6 @@ def _deliver_in_thread(delivery_id: int) -> None:
         connection.close()
 
 
-# A publish must not hang the caller (a request, a voice session) while the broker is down.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
 # --- delivering ----------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ Viewer: reads everything. Applied by data migrations, so a new model gets its
 permissions by a new migration that calls `roles_sync` again.
 """
 
+from django.contrib.auth.management import create_permissions
+
 CRM_APPS = ["customers", "calls", "tickets", "agents", "telephony", "voicecrm"]
 
 AGENT_EDITS = {
@@ -31,8 +33,6 @@ def _codenames_for_role(role: str, permissions) -> list:
 
 
 def roles_sync(apps, schema_editor=None) -> None:
-    from django.contrib.auth.management import create_permissions
-
     # Permissions are normally created after all migrations; make sure they exist now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True

@@ -8,6 +8,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
+from voicecrm.celery import app
+
 PROBE_TIMEOUT_SECONDS = 2.0
 
 
@@ -46,8 +48,6 @@ def channel_layer_probe() -> str | None:
 
 def broker_probe() -> str | None:
     """None when Celery runs eagerly: there is no broker to reach."""
-    from voicecrm.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=PROBE_TIMEOUT_SECONDS)

@@ -1,7 +1,7 @@
 """WebSocket routes of every app, gathered in one place for asgi.py."""
 
-from telephony.chat.routing import websocket_urlpatterns as agent_websockets
 from telephony.browser.routing import widget_urlpatterns
+from telephony.chat.routing import websocket_urlpatterns as agent_websockets
 
 # Same-site websockets (dashboard, admin panels): asgi.py puts them behind AllowedHostsOriginValidator.
 websocket_urlpatterns: list = [*agent_websockets]

@@ -25,6 +25,8 @@ import hashlib
 import json
 import logging
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -36,6 +38,11 @@ from django.utils import timezone
 from calls.models import Call, CallEvent
 from calls.postcall.faults import fault_point
 from core.conditions import when_holds
+from core.phones import phone_or_none
+from customers.models import Appointment, Customer, Service
+from customers.services import appointment_book, service_available_slots
+from tickets.models import Ticket
+from tickets.services import ticket_create, ticket_set_priority
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +90,6 @@ def _describe_facts(facts: dict) -> str:
 # --- tickets -----------------------------------------------------------------------------------
 
 def _ticket_action(call: Call, rules: list[dict], facts: dict) -> dict:
-    from tickets.models import Ticket
-    from tickets.services import ticket_create, ticket_set_priority
-
     priority = max((r.get("priority") or ("urgent" if r["action"] == "urgent_ticket" else "normal") for r in rules),
                    key=lambda p: PRIORITY_RANK.get(p, 1))
     if priority not in PRIORITY_RANK:
@@ -154,9 +158,6 @@ def _supervisors_notify(call: Call, *, reason: str, ticket_reference: str | None
             error = f"email failed: {exc}"
             logger.warning("supervisor email for call %s failed: %s", call.pk, exc)
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
         layer = get_channel_layer()
         if layer is not None:
             async_to_sync(layer.group_send)("supervisors", {
@@ -177,9 +178,6 @@ def _supervisors_notify(call: Call, *, reason: str, ticket_reference: str | None
 
 def _customer_for(call: Call, facts: dict):
     """The call's customer, or a prospect made from what the caller said."""
-    from core.phones import phone_or_none
-    from customers.models import Customer
-
     if call.customer_id:
         return call.customer, False
     name = str(facts.get("full_name") or facts.get("name") or "").strip()
@@ -198,9 +196,6 @@ def _customer_for(call: Call, facts: dict):
 
 
 def _appointment_action(call: Call, rule: dict, facts: dict) -> dict:
-    from customers.models import Appointment, Service
-    from customers.services import appointment_book, service_available_slots
-
     slug = rule.get("service") or "consultation"
     key = f"appointment:{slug}"
     with transaction.atomic():
@@ -249,9 +244,6 @@ CONTACT_FIELDS = {"phone": "phone", "phone_number": "phone", "callback_number": 
 
 
 def _contact_update(call: Call, facts: dict) -> dict | None:
-    from core.phones import phone_or_none
-    from customers.models import Customer
-
     if not call.customer_id:
         return None
     customer = Customer.objects.get(pk=call.customer_id)

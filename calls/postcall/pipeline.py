@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
@@ -39,6 +38,7 @@ from calls.postcall.extract import call_extract
 from calls.postcall.summarize import call_summarize
 from calls.postcall.transcribe import recording_transcribe
 from calls.webhooks import call_analyzed_emit, call_ended_emit, call_started_emit
+from core.queues import PUBLISH_RETRY, celery_is_eager
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ ACTIVE_RUN_SECONDS = 3600
 # The on-commit dispatch gets this long before the sweep sends a run it has not tried yet.
 DISPATCH_GRACE_SECONDS = 30
 # A publish must not hang the caller (a voice session, an admin request) while the broker is down.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
 class StageRetry(Exception):
@@ -70,10 +69,6 @@ class StageRetry(Exception):
 def stage_time_limit(name: str) -> int:
     return STAGE_TIME_LIMIT_SECONDS.get(name, SHORT_STAGE_TIME_LIMIT_SECONDS)
 
-
-def _eager() -> bool:
-    """Celery runs tasks in-process (no REDIS_URL): there is no worker to send anything to."""
-    return bool(current_app.conf.task_always_eager)
 
 
 # --- scheduling -------------------------------------------------------------------------------------
@@ -165,7 +160,7 @@ def analysis_run_dispatch(*, run_id: int) -> bool:
     run = AnalysisRun.objects.filter(pk=run_id, dispatched_at__isnull=True).first()
     if run is None:
         return False
-    if _eager():
+    if celery_is_eager():
         # Embedded mode (no Redis): run it here and now, as Celery's eager mode would.
         AnalysisRun.objects.filter(pk=run_id).update(dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1)
         analysis_run_execute_sync(run=run)

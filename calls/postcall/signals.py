@@ -11,9 +11,9 @@ import logging
 from django.db import transaction
 
 from agents.models import AgentConfig
-from calls.postcall.pipeline import PUBLISH_RETRY, _eager
 from calls.tasks import agent_phrases_presynthesize_task
 from calls.webhooks import ticket_created_emit
+from core.queues import PUBLISH_RETRY, celery_is_eager
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def agent_phrases_presynthesize_enqueue(*, agent_id: int) -> None:
     # The saved version, read after commit: save() bumps it with an F() expression.
     version = AgentConfig.objects.filter(pk=agent_id).values_list("version", flat=True).first()
 
-    if _eager():
+    if celery_is_eager():
         # Embedded mode has no tts worker: synthesizing here would hold up the admin's save
         # for seconds, and the phrase cache fills on first use anyway.
         return

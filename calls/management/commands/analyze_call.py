@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from calls.models import AnalysisRun, Call
 from calls.postcall.pipeline import (
-    STAGES_FULL, STAGES_REEXTRACT, analysis_run_create, analysis_run_dispatch, analysis_run_execute_sync, call_active_run,
+    STAGES_FULL,
+    STAGES_REEXTRACT,
+    analysis_run_create,
+    analysis_run_dispatch,
+    analysis_run_execute_sync,
+    call_active_run,
 )
 
 

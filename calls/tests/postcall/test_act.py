@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.core import mail
 
 from calls.models import Call, CallEvent
-from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.postcall.act import call_act, rule_matches
+from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.services import call_finalize
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import call_with_turns, consultation_service, demo_agent

@@ -6,11 +6,20 @@ import pytest
 from django.utils import timezone
 
 from calls.models import AnalysisRun, AnalysisStage, Call, CallTranscript
-from calls.postcall.pipeline import (
-    REQUEUE_AFTER_SECONDS, STAGE_FUNCTIONS, StageRetry, analysis_rerun, analysis_run_execute_sync,
-    analysis_stage_execute, analysis_stage_fail, batch_progress, call_started_notify, pipeline_schedule, postcall_sweep,
-)
 from calls.postcall.errors import StageError
+from calls.postcall.pipeline import (
+    REQUEUE_AFTER_SECONDS,
+    STAGE_FUNCTIONS,
+    StageRetry,
+    analysis_rerun,
+    analysis_run_execute_sync,
+    analysis_stage_execute,
+    analysis_stage_fail,
+    batch_progress,
+    call_started_notify,
+    pipeline_schedule,
+    postcall_sweep,
+)
 from calls.services import call_attach_recording, call_finalize
 from calls.tests.postcall import scenarios
 from calls.tests.postcall.conftest import call_with_turns

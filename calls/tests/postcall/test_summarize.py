@@ -5,8 +5,8 @@ import json
 import pytest
 
 from calls.models import Call
-from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.postcall.conversation import Conversation, Utterance
+from calls.postcall.pipeline import analysis_run_execute_sync
 from calls.postcall.summarize import sentiment_of
 from calls.services import call_finalize
 from calls.tests.postcall import scenarios

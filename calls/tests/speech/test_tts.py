@@ -5,8 +5,8 @@ import pytest
 from django.test import override_settings
 
 from calls.speech.audio import read_wav_info, resample, ulaw_decode, ulaw_encode
-from calls.speech.errors import TtsError
 from calls.speech.base import Speech
+from calls.speech.errors import TtsError
 from calls.speech.synthesis import PhraseCache, stream_with_fallback, synthesize_with_fallback
 from calls.speech.tts import EspeakEngine, PiperEngine
 from core.text import split_sentences
