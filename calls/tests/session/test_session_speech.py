@@ -12,6 +12,7 @@ import wave
 
 import numpy as np
 import pytest
+from rapidfuzz.distance import Levenshtein
 
 from agents.engine import DialogReply
 from calls.models import Call, CallEvent, Turn
@@ -31,6 +32,18 @@ LONG_REPLY = ("We are open Monday to Friday from nine in the morning until six i
 
 def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
+
+
+# Whisper tiny.en's int8 kernels differ by CPU: one machine hears "rise" for "arrive" on every
+# run. A turn must hold the utterance, not one exact word: at most a third of its words wrong
+# (a fragment of it, another utterance or silence is far beyond). bench/stt_wer.py measures accuracy.
+MAX_WER = 1 / 3
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: substituted, inserted and deleted words per word of the reference."""
+    ref = words(reference)
+    return Levenshtein.distance(ref, words(hypothesis)) / len(ref)
 
 
 def transcribe(pcm: bytes, rate: int) -> str:
@@ -61,11 +74,12 @@ def test_a_call_end_to_end(agent, phone):
     engine = ScriptedEngine([DialogReply(["Your order will arrive on Tuesday morning.", "Goodbye."], intent="order_status",
                                          action="end_call", action_reason="caller_done")])
     p = phone(agent, engine, sample_rate=8000)  # a telephone line: everything resampled once, to 8 kHz
+    question = "Hi, when will my order arrive?"
     marks = {}
 
     async def scenario(p):
         await p.until_listening()
-        marks["said"] = await p.caller.say(say("Hi, when will my order arrive?"))
+        marks["said"] = await p.caller.say(say(question))
         await p.until_event("ended", timeout=20)
 
     summary = play(p, scenario)
@@ -79,7 +93,7 @@ def test_a_call_end_to_end(agent, phone):
 
     greeting, caller, answer = Turn.objects.order_by("index")
     assert (greeting.speaker, greeting.text) == ("agent", "Hello.")
-    assert caller.speaker == "caller" and {"order", "arrive"} <= set(words(caller.text)), caller.text
+    assert caller.speaker == "caller" and wer(question, caller.text) <= MAX_WER, caller.text
     assert engine.heard[0]["text"] == caller.text
     assert 250 <= caller.endpointing_ms <= 600 and caller.stt_ms is not None and caller.confidence > 0.5
     assert caller.start_ms < caller.end_ms < answer.start_ms
@@ -90,8 +104,8 @@ def test_a_call_end_to_end(agent, phone):
     first_frame = next(at for at, _ in p.transport.frames if at > marks["said"])
     assert abs((first_frame - marks["said"]) * 1000 - answer.voice_to_voice_ms) < 200
 
-    heard_back = words(transcribe(frames_between(p.transport, marks["said"], 1e12), 8000))
-    assert {"order", "arrive", "tuesday", "morning"} <= set(heard_back)
+    heard_back = transcribe(frames_between(p.transport, marks["said"], 1e12), 8000)
+    assert wer(answer.text, heard_back) <= MAX_WER, heard_back
     # Underruns are a load figure (bench/voice_latency.py reports them), not asserted here.
     assert summary.stats.speculative_used == 1, summary.stats
 
