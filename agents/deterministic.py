@@ -26,7 +26,7 @@ from django.utils import timezone
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
-from agents.nlu.intents import IntentRecognizer
+from agents.nlu.intents import IntentRecognizer, IntentResult
 from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
 from agents.tools import identity, tool_run
@@ -176,8 +176,6 @@ class _Turn:
     @property
     def intent(self):
         if self._intent is None:
-            from agents.nlu.intents import IntentResult
-
             if self.dtmf and not self.text:
                 self._intent = IntentResult("dtmf", 1.0, {})
             else:

@@ -22,7 +22,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from agents.deterministic import recognizer_for
+from agents.deterministic import DeterministicEngine, recognizer_for
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.tools import identity, tool_run, tools_for_agent
@@ -38,8 +38,6 @@ SORRY = "Sorry, I'm having trouble right now."
 class LLMEngine(DialogEngine):
     def __init__(self, *, fallback: DialogEngine | None = None, client: ChatCompletionsClient | None = None) -> None:
         if fallback is None:
-            from agents.deterministic import DeterministicEngine
-
             fallback = DeterministicEngine()
         self.fallback = fallback
         self.client = client or ChatCompletionsClient(

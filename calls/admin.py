@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpResponseRedirect
@@ -226,8 +227,6 @@ class CallAdmin(CrmModelAdmin):
 
     def analysis_progress_view(self, request, batch_id: int):
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         batch = get_object_or_404(AnalysisBatch, pk=batch_id)
         runs = list(batch.runs.select_related("call").prefetch_related("stages").order_by("pk")[:500])
@@ -434,8 +433,6 @@ class WebhookEndpointAdmin(CrmModelAdmin):
         was_active = WebhookEndpoint.objects.filter(pk=obj.pk).values_list("active", flat=True).first() if change else None
         super().save_model(request, obj, form, change)
         if change and obj.active and was_active is False:
-            from calls.webhooks import endpoint_enable
-
             endpoint_enable(obj)
 
     @admin.action(description="Send a test event", permissions=["change"])

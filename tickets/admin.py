@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from tickets.models import SlaPolicy, Ticket, TicketComment
-from tickets.services import TicketChanges, ticket_comment_add, ticket_create, ticket_update
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.admin import CustomerAdmin
+from tickets.models import SlaPolicy, Ticket, TicketComment
+from tickets.services import TicketChanges, ticket_comment_add, ticket_create, ticket_update
 
 
 class TicketCommentInline(admin.StackedInline):

@@ -8,4 +8,4 @@ class VoiceCrmConfig(AppConfig):
     verbose_name = "VoiceCRM"
 
     def ready(self) -> None:
-        from voicecrm import checks  # noqa: F401  (registers system checks)
+        from voicecrm import checks  # noqa: F401, PLC0415  (registers system checks once the app registry is ready)

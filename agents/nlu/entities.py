@@ -7,11 +7,25 @@ The implementations live in small modules by topic; import from here.
 
 from agents.nlu.answers import Answer, extract_yes_no
 from agents.nlu.contact import (
-    PersonName, Postcode, extract_account_number, extract_email, extract_name, extract_phone, extract_postcode,
+    PersonName,
+    Postcode,
+    extract_account_number,
+    extract_email,
+    extract_name,
+    extract_phone,
+    extract_postcode,
 )
 from agents.nlu.finance import (
-    DebtType, EmploymentStatus, Income, IncomePeriod, Money, extract_debt_type, extract_debt_types,
-    extract_employment_status, extract_income, extract_money,
+    DebtType,
+    EmploymentStatus,
+    Income,
+    IncomePeriod,
+    Money,
+    extract_debt_type,
+    extract_debt_types,
+    extract_employment_status,
+    extract_income,
+    extract_money,
 )
 from agents.nlu.when import When, extract_date_of_birth, extract_datetime, extract_eta
 

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Q
@@ -270,8 +271,6 @@ def analysis_stage_execute(*, run_id: int, name: str, task_id: str) -> str | Non
         if is_transient(exc):
             rows.filter(task_id=task_id[:64]).update(status=AnalysisStage.Status.PENDING, error=f"retrying: {message}"[:2000])
             raise StageRetry(message) from exc
-        from celery.exceptions import SoftTimeLimitExceeded
-
         if isinstance(exc, SoftTimeLimitExceeded):
             message = f"took longer than {stage_time_limit(name) - 60} s"
         elif not isinstance(exc, StageError):

@@ -16,6 +16,7 @@ All six run on the session's event loop; none of them blocks.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Literal, TypedDict
 
@@ -84,8 +85,6 @@ class MemoryTransport(Transport):
     async def send_audio(self, frame: bytes) -> None:
         self.frames.append((self.clock(), frame))
         if self.send_delay:
-            import asyncio
-
             await asyncio.sleep(self.send_delay)
 
     async def send_event(self, event: SessionEvent) -> None:

@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+from celery import current_app
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import EagerResult
 from django.conf import settings
 
 from core.text import split_sentences
 
+from . import tasks  # noqa: F401  (registers the speech tasks with the Celery app)
 from .audio import AudioError
 from .base import Speech, Transcript
 from .errors import SpeechError, SttError, TtsError
@@ -75,10 +77,6 @@ async def run_cpu(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 
 def _celery_app():  # -> celery.Celery
-    from celery import current_app
-
-    from . import tasks  # noqa: F401 - registers the speech tasks with the app
-
     return current_app._get_current_object()
 
 

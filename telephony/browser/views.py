@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.templatetags.static import static
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from telephony.browser import widget

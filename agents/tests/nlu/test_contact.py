@@ -3,7 +3,13 @@
 import pytest
 
 from agents.nlu.entities import (
-    PersonName, Postcode, extract_account_number, extract_email, extract_name, extract_phone, extract_postcode,
+    PersonName,
+    Postcode,
+    extract_account_number,
+    extract_email,
+    extract_name,
+    extract_phone,
+    extract_postcode,
 )
 
 pytestmark = []

@@ -5,8 +5,15 @@ from decimal import Decimal
 import pytest
 
 from agents.nlu.entities import (
-    DebtType, EmploymentStatus, IncomePeriod, Money, extract_debt_type, extract_debt_types,
-    extract_employment_status, extract_income, extract_money,
+    DebtType,
+    EmploymentStatus,
+    IncomePeriod,
+    Money,
+    extract_debt_type,
+    extract_debt_types,
+    extract_employment_status,
+    extract_income,
+    extract_money,
 )
 
 pytestmark = []
