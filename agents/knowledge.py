@@ -16,9 +16,9 @@ import math
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 from django.conf import settings
 from django.db.models import Count, Max, Q

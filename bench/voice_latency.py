@@ -66,9 +66,8 @@ def cpu_times() -> tuple[float, float]:
 def load_prompts(endpointing_ms: int, *, max_seconds: float = 4.5) -> list[tuple[str, bytes, str]]:
     """Short one-utterance prompts: 3+ words, no digits, and one turn to the endpointer at the
     agent's silence setting (a prompt with a long internal pause would be two turns)."""
-    from calls.speech.audio import read_wav
+    from calls.speech.audio import iter_frames, read_wav
     from calls.speech.vad import Endpointer, WebRtcVad
-    from calls.speech.audio import iter_frames
 
     prompts = []
     with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as fh:
@@ -265,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 def _aware(ts: float):
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _run_stage(task, run_id: int, name: str) -> str | None:
                                              error=f"{exc.message} (still failing after {task.max_retries} retries)")
         else:
             logger.info("stage %s of run %s will retry: %s", name, run_id, exc.message)
-            raise task.retry(countdown=_backoff(task.request.retries), exc=exc)
+            raise task.retry(countdown=_backoff(task.request.retries), exc=exc) from exc
     if next_stage:
         # If the broker is away right now this raises; the sweep re-sends the stage later.
         stage_enqueue(run_id=run_id, name=next_stage)

@@ -39,7 +39,7 @@ def channel_layer_probe() -> str | None:
 
     try:
         async_to_sync(probe)()
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "timed out"
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"[:200]

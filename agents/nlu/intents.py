@@ -182,8 +182,8 @@ class IntentRecognizer:
     def _negated(text: str, start: int) -> bool:
         window = " ".join(text[:start].split()[-4:])
         last = None
-        for last in _NEGATOR.finditer(window):
-            pass
+        for match in _NEGATOR.finditer(window):
+            last = match
         return last is not None and not _CONTRAST.search(window[last.end():])
 
     def _settle(self, scores: dict[str, float], negated_actions: int) -> dict[str, float]:

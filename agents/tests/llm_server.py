@@ -122,7 +122,7 @@ class ChatCompletionsServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
-    def __enter__(self) -> "ChatCompletionsServer":
+    def __enter__(self) -> ChatCompletionsServer:
         self.thread.start()
         return self
 

@@ -43,7 +43,7 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
 
     customer = factory.SubFactory(CustomerFactory)
     service = factory.SubFactory(ServiceFactory)
-    starts_at = factory.LazyFunction(lambda: dt.datetime(2030, 1, 7, 10, tzinfo=dt.timezone.utc))
+    starts_at = factory.LazyFunction(lambda: dt.datetime(2030, 1, 7, 10, tzinfo=dt.UTC))
     ends_at = factory.LazyAttribute(lambda a: a.starts_at + dt.timedelta(minutes=a.service.duration_minutes))
 
 

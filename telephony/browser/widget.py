@@ -104,7 +104,7 @@ def call_log_dropped_input(*, call_id: int, counters: dict) -> None:
         services.call_event_log(call=call, kind=CallEvent.Kind.ERROR, name="widget_dropped_input", payload=counters)
 
 
-def session_create(*, route: Route, transport: "BrowserTransport", call: Call) -> VoiceSession:
+def session_create(*, route: Route, transport: BrowserTransport, call: Call) -> VoiceSession:
     return VoiceSession(
         agent=route.agent, transport=transport, channel=Call.Channel.BROWSER, called_number=route.address, call=call
     )

@@ -1,6 +1,6 @@
 """Dates and times relative to a fixed `now`: Wednesday 12 March 2025, 10:00 in Chicago."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -53,7 +53,7 @@ def test_datetime_absent(text):
 
 
 def test_datetime_uses_the_given_timezone():
-    now_utc = datetime(2025, 3, 12, 16, 0, tzinfo=timezone.utc)  # 10:00 in Chicago
+    now_utc = datetime(2025, 3, 12, 16, 0, tzinfo=UTC)  # 10:00 in Chicago
     when = extract_datetime("tomorrow at 3 pm", now=now_utc, tz="America/Chicago")
     assert when.at == at(13, 15)
     assert when.at.utcoffset() == timedelta(hours=-5)

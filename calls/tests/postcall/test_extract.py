@@ -86,7 +86,7 @@ def test_x_hints_and_x_entity_steer_fields_of_a_custom_schema():
         ("caller", "No thanks."),
         ("caller", "Please call me back on four one five two zero two one two three four, I need it fixed right away."),
     ]))
-    conversation = Conversation([Utterance(s, t) for s, t in [(l.speaker, l.text) for l in call.turns.all()]], "live")
+    conversation = Conversation([Utterance(s, t) for s, t in [(turn.speaker, turn.text) for turn in call.turns.all()]], "live")
     data = extract_rule_based(call=call, conversation=conversation, schema=agent.extraction_schema)
     assert data == {"router_model": "The AX3000.", "callback_phone": "+14152021234", "urgency": "high",
                     "wants_upgrade": False}

@@ -130,7 +130,7 @@ def phone():
     return make
 
 
-def play(phone: Phone, scenario) -> "SessionSummary":  # noqa: F821
+def play(phone: Phone, scenario) -> SessionSummary:  # noqa: F821
     """Run the call on a fresh event loop: `scenario(phone)` is the caller's side. Returns the
     session's summary once the call is stored; the test then asserts on the database."""
 

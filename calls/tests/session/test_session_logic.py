@@ -103,7 +103,7 @@ def test_speculative_transcript_is_discarded_when_the_caller_resumes(agent, phon
     stt.texts = [f"guess {n}" for n in range(1, 9)]
 
     async def scenario(p):
-        at = await p.until_listening()
+        await p.until_listening()
         said = await p.caller.say(voice(500) + gap(140) + voice(500))  # a pause, not an end
         await p.until_listening(after=said)
 
@@ -119,7 +119,7 @@ def test_partial_and_final_captions(agent, phone, fake_speech):
     p = phone(agent, ScriptedEngine(["Okay."]))
 
     async def scenario(p):
-        at = await p.until_listening()
+        await p.until_listening()
         said = await p.caller.say(voice(600))
         await p.until_listening(after=said)
 
