@@ -7,6 +7,7 @@ from agents.text import join_words, money_text
 from agents.tools.appointments import appointment_dict
 from agents.tools.base import caller_customer, tool
 from customers.selectors import appointment_next_for_customer
+from tickets.selectors import ticket_list_open_for_customer
 
 
 @tool(
@@ -17,8 +18,7 @@ from customers.selectors import appointment_next_for_customer
 )
 def get_account_summary(ctx: CallContext, args: dict) -> dict:
     customer = caller_customer(ctx)
-    # tickets/ has no selectors yet; the customer's reverse relation reads them.
-    open_tickets = list(customer.tickets.filter(status__in=["new", "open", "pending"]).order_by("-created_at")[:3])
+    open_tickets = list(ticket_list_open_for_customer(customer_id=customer.pk))
     upcoming = appointment_next_for_customer(customer_id=customer.pk)
     balance = customer.balance
     if balance > 0:

@@ -5,8 +5,10 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
+from customers.tests.factories import CustomerFactory
 from tickets.models import Ticket
-from tickets.services import ticket_update
+from tickets.selectors import ticket_list_open_for_customer
+from tickets.services import ticket_create, ticket_update
 from tickets.signals import ticket_created
 from tickets.tests.factories import TicketFactory
 
@@ -95,3 +97,14 @@ def test_ticket_created_is_sent_once_for_a_new_ticket_and_never_for_an_edit():
 def test_a_ticket_opened_resolved_is_stamped():
     ticket = TicketFactory(status=Ticket.Status.RESOLVED)
     assert ticket.resolved_at == ticket.created_at
+
+
+def test_a_customers_open_tickets_newest_first(policies):
+    alice_customer, other = CustomerFactory(), CustomerFactory()
+    first = ticket_create(subject="First", customer=alice_customer)
+    second = ticket_create(subject="Second", customer=alice_customer)
+    closed = ticket_create(subject="Done", customer=alice_customer)
+    ticket_update(ticket=closed, status=Ticket.Status.RESOLVED)
+    ticket_create(subject="Someone else's", customer=other)
+    assert list(ticket_list_open_for_customer(customer_id=alice_customer.pk)) == [second, first]
+    assert list(ticket_list_open_for_customer(customer_id=alice_customer.pk, limit=1)) == [second]
