@@ -23,12 +23,17 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Debian packages: espeak-ng (TTS fallback), Chromium (browser tests), telephone prompts (speech tests).
+# Debian packages (apt-packages.txt): espeak-ng (TTS fallback), Chromium and chromedriver (browser tests),
+# telephone prompts (speech tests), PostgreSQL and Redis (the test run starts private servers from them).
+# Installs only what is missing, so it costs a dpkg query when everything is there.
 system-deps:
 	@missing=$$(grep -v '^#' apt-packages.txt | xargs -n1 sh -c 'dpkg -s "$$0" >/dev/null 2>&1 || echo "$$0"'); \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing" ] && ! command -v apt-get >/dev/null; then \
+		echo "Not a Debian system: install the equivalents of" $$missing "yourself." >&2; \
+	elif [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y -q $$missing || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || \
+		{ $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; }; \
 	fi
 
 migrate: install
@@ -42,7 +47,9 @@ dev: seed
 	@echo "VoiceCRM on http://$(HOST):$(PORT)/  (admin: /admin/, dashboard: /dashboard/, widget demo: /widget/demo/)"
 	$(DEV_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install-dev
+# Needs nothing else: without DATABASE_URL the run starts its own PostgreSQL (conftest.py), and the
+# tests that need Redis start their own redis-server.
+test: install-dev system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 worker: install
