@@ -1,6 +1,6 @@
 """The dialog engine interface that the voice session and the text channel call.
 
-    engine = get_dialog_engine()
+    engine = get_dialog_engine()             # agents/registry.py
     reply = engine.start(ctx)                 # the greeting
     reply = engine.respond(ctx, text="...")   # one caller turn
     for item in engine.stream(ctx, text="..."):
@@ -15,9 +15,9 @@ a transfer, shared facts) goes to `ctx.recorder` (agents/recorder.py), which the
 implements. Without one, nothing is recorded.
 
 Which engine runs is `settings.DIALOG_ENGINE`: a dotted path to an engine class or to a function
-returning an engine, imported once per process. The default, `agents.engine.default_dialog_engine`,
-is the deterministic engine, or with `LLM_BASE_URL` set the LLM engine with the deterministic one
-as its fallback.
+returning an engine, imported once per process (agents/registry.py). The default,
+`agents.registry.default_dialog_engine`, is the deterministic engine, or with `LLM_BASE_URL` set
+the LLM engine with the deterministic one as its fallback.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-
-from django.conf import settings
-from django.utils.module_loading import import_string
 
 from agents.models import AgentConfig
 from agents.recorder import CallRecorder
@@ -96,31 +92,3 @@ class DialogEngine:
         reply = self.respond(ctx, text=text, dtmf=dtmf)
         yield from reply.sentences
         yield reply
-
-
-def default_dialog_engine() -> DialogEngine:
-    """The default DIALOG_ENGINE: with LLM_BASE_URL set, the LLM engine with the deterministic
-    engine as its fallback (for the greeting, and whenever the LLM fails); otherwise the
-    deterministic engine alone."""
-    # Imported here: both engine modules import this one (CallContext, DialogEngine), a cycle.
-    from agents.deterministic import DeterministicEngine  # noqa: PLC0415
-
-    if settings.LLM_BASE_URL:
-        from agents.llm import LLMEngine  # noqa: PLC0415
-
-        return LLMEngine(fallback=DeterministicEngine())
-    return DeterministicEngine()
-
-
-@lru_cache(maxsize=4)
-def _engine(path: str) -> DialogEngine:
-    return import_string(path)()
-
-
-def get_dialog_engine() -> DialogEngine:
-    """The engine named by settings.DIALOG_ENGINE (a class or a factory), built once per process.
-    Engines are stateless and shared between calls."""
-    return _engine(settings.DIALOG_ENGINE)
-
-
-get_dialog_engine.cache_clear = _engine.cache_clear  # for tests that change settings

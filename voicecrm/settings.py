@@ -265,7 +265,7 @@ WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, min
 
 # --- Dialog / LLM ----------------------------------------------------------------------------
 # A dotted path to an engine class or factory; the default reads LLM_BASE_URL (agents/engine.py).
-DIALOG_ENGINE = env_str("DIALOG_ENGINE", "agents.engine.default_dialog_engine")
+DIALOG_ENGINE = env_str("DIALOG_ENGINE", "agents.registry.default_dialog_engine")
 LLM_BASE_URL = env_optional("LLM_BASE_URL")  # e.g. http://127.0.0.1:11434/v1 for Ollama
 LLM_MODEL = env_str("LLM_MODEL", "llama3.1")
 LLM_API_KEY = env_secret("LLM_API_KEY", "")

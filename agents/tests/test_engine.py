@@ -5,10 +5,11 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from agents.deterministic import DeterministicEngine
-from agents.engine import CallContext, DialogReply, get_dialog_engine
+from agents.engine import CallContext, DialogReply
 from agents.flows import DEFAULT_FLOWS, default_flow
 from agents.models import AgentConfig
 from agents.recorder import MemoryRecorder
+from agents.registry import get_dialog_engine
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from agents.validators import flow_errors
 from calls.models import Call, CallEvent
@@ -169,8 +170,8 @@ def test_get_dialog_engine_follows_settings():
 
 
 def test_dialog_engine_names_a_class_or_a_factory():
-    from agents.engine import default_dialog_engine
     from agents.llm import LLMEngine
+    from agents.registry import default_dialog_engine
 
     try:
         with override_settings(DIALOG_ENGINE="agents.deterministic.DeterministicEngine", LLM_BASE_URL="http://127.0.0.1:9/v1"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from agents.models import AgentConfig
-from calls.session.session import fixed_phrases
+from calls.phrases import fixed_phrases
 from calls.speech.synthesis import PhraseCache
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ PRESYNTHESIS_RATES = (16000, 8000)
 
 
 def agent_fixed_phrases(agent: AgentConfig) -> list[str]:
-    """Exactly the sentences a voice session caches for this agent (calls.session.fixed_phrases)."""
+    """Exactly the sentences a voice session caches for this agent (calls.phrases.fixed_phrases)."""
     # Templates ("Hi {customer.first_name}") differ per call and cannot be cached.
     return [p for p in fixed_phrases(agent) if p.strip() and "{" not in p]
 

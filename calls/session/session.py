@@ -33,10 +33,12 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from agents.engine import CallContext, DialogEngine, DialogReply, get_dialog_engine
+from agents.engine import CallContext, DialogEngine, DialogReply
 from agents.models import AgentConfig
-from calls import services
+from agents.registry import get_dialog_engine
+from calls import phrases, services
 from calls.models import Call, CallEvent, Turn
+from calls.phrases import fixed_phrases
 from calls.recorder import CallRecorderService
 from calls.speech import executor
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, AudioError, Framer, check_rate, iter_frames
@@ -67,15 +69,6 @@ def _phrase_cache(engine_path: str, voice: str, sample_rate: int) -> PhraseCache
 def phrase_cache(sample_rate: int) -> PhraseCache:
     """The process-wide cache of fixed phrases at one output rate (per TTS engine setting)."""
     return _phrase_cache(settings.TTS_ENGINE, settings.TTS_VOICE, check_rate(sample_rate))
-
-
-def fixed_phrases(agent: AgentConfig) -> list[str]:
-    """Sentences the session may speak without the dialog: greeting, closing and its own prompts."""
-    phrases = [*split_sentences(agent.greeting), *split_sentences(agent.closing)]
-    for phrase in (*VoiceSession.FILLERS, VoiceSession.REPROMPT, VoiceSession.SILENCE_GOODBYE,
-                   VoiceSession.TIME_LIMIT_GOODBYE, VoiceSession.APOLOGY):
-        phrases += split_sentences(phrase)
-    return list(dict.fromkeys(phrases))
 
 
 def session_warm_up(*, agents: Iterable[AgentConfig] = (), sample_rates: Iterable[int] = (ENGINE_RATE,)) -> None:
@@ -200,11 +193,11 @@ class VoiceSession:
     """
 
     FILLER_AFTER_S = 0.7
-    FILLERS = ("One moment.", "Let me check that.")
-    REPROMPT = "Are you still there?"
-    SILENCE_GOODBYE = "I can't hear anything, so I'll end the call now. Goodbye."
-    TIME_LIMIT_GOODBYE = "I'm sorry, we've reached the time limit for this call. Goodbye."
-    APOLOGY = "Sorry, I'm having trouble right now. Could you say that again?"
+    FILLERS = phrases.FILLERS
+    REPROMPT = phrases.REPROMPT
+    SILENCE_GOODBYE = phrases.SILENCE_GOODBYE
+    TIME_LIMIT_GOODBYE = phrases.TIME_LIMIT_GOODBYE
+    APOLOGY = phrases.APOLOGY
     DTMF_DIGITS = frozenset("0123456789*#ABCD")
     _STT_PAD = bytes(ENGINE_RATE)  # 500 ms of silence after the caller's last word
     DTMF_GAP_S = 1.5  # digits are collected until "#" or this pause

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from agents.engine import CallContext, DialogEngine, DialogReply, get_dialog_engine
+from agents.engine import CallContext, DialogEngine, DialogReply
 from agents.models import AgentConfig
+from agents.registry import get_dialog_engine
 from calls.models import Call
 from calls.recorder import CallRecorderService
 from calls.services import call_finalize, call_start, turn_record

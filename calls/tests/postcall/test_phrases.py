@@ -20,7 +20,8 @@ def fake_tts(settings, tmp_path):
 
 
 def test_the_fixed_phrases_are_the_ones_a_voice_session_caches():
-    from calls.session.session import VoiceSession, fixed_phrases
+    from calls.phrases import fixed_phrases
+    from calls.session.session import VoiceSession
 
     agent = demo_agent("dispatch")
     phrases = agent_fixed_phrases(agent)
