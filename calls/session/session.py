@@ -51,7 +51,7 @@ from core.text import split_sentences
 
 from .heard import PlayedSentence, heard_text, speech_span
 from .playout import FRAME_S, Playout
-from .recorder import Recorder
+from .recording import Recorder
 from .transport import SessionEvent, Transport
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from rapidfuzz.distance import Levenshtein
 
 from agents.engine import DialogReply
 from calls.models import Call, CallEvent, Turn
-from calls.session.recorder import split_stereo
+from calls.session.recording import split_stereo
 from calls.session.session import VoiceSession
 from calls.speech.audio import resample
 from calls.tests.speech.helpers import say, whisper_engine

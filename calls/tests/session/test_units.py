@@ -8,7 +8,7 @@ import pytest
 
 from calls.session.heard import PlayedSentence, heard_prefix, heard_text, speech_span
 from calls.session.playout import Playout
-from calls.session.recorder import Recorder, split_stereo
+from calls.session.recording import Recorder, split_stereo
 from calls.speech.audio import read_wav_info
 
 
