@@ -118,7 +118,8 @@ def database_url() -> str:
 
     s = connection.settings_dict
     if s["ENGINE"] != "django.db.backends.postgresql":
-        raise RuntimeError("the worker tests need PostgreSQL (set DATABASE_URL=postgres://…)")
+        # Only with DATABASE_URL naming another engine: unset, the run starts its own PostgreSQL.
+        raise RuntimeError("the worker tests need PostgreSQL: point DATABASE_URL at one, or unset it")
     auth = quote(s["USER"] or "")
     if s.get("PASSWORD"):
         auth += ":" + quote(s["PASSWORD"])
@@ -141,11 +142,13 @@ def process_env(*, redis_url: str, fault_dir: Path, **extra: str) -> dict[str, s
 
 
 def point_app_at(url: str) -> None:
-    """Make this process publish to `url` (the private Redis) from now on."""
+    """Make this process publish to `url` (the private Redis) from now on.
+
+    Only the app lets go of its pools; they stay open. kombu keeps one connection pool and one
+    producer pool per broker URL for the whole process, so closing the one left behind would
+    break every later publish to that URL, the broker this is pointed back at included."""
     from voicecrm.celery import app
 
-    if app._pool is not None:
-        app.pool.force_close_all()
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
