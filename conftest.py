@@ -6,8 +6,8 @@ The whole run uses one database server, chosen before the test database is creat
   installed binaries. Django creates one test database per alias for the whole session, and some
   tests need PostgreSQL (a Celery worker process writing beside this one, row locks) or a database
   another process can open (the browser tests' live server), so the whole run moves to it rather
-  than a second alias the product code would never use. It runs with fsync off, which keeps it
-  within seconds of an in-memory SQLite run, and on the same engine as CI and production.
+  than a second alias the product code would never use. With fsync off it costs little: the
+  fast tests took 119 s on it against 111 s on in-memory SQLite, on the engine CI and production use.
 Redis is not chosen here: the tests that need one start their own (they stop it on purpose).
 """
 
