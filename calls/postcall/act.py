@@ -36,7 +36,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
-from calls.postcall.faults import fault_point
 from core.conditions import when_holds
 from core.phones import phone_or_none
 from customers.models import Appointment, Customer, Service
@@ -131,8 +130,6 @@ def _ticket_action(call: Call, rules: list[dict], facts: dict) -> dict:
                     kind=CallEvent.Kind.ESCALATION if priority == "urgent" else CallEvent.Kind.ACTION)
         elif raised:
             _record(call, key=f"ticket_priority:{priority}", name="ticket_priority_raised", payload=payload)
-    # Reliability tests stop a worker here: the ticket is committed, the task not yet acknowledged.
-    fault_point("act.after_ticket")
     return {"action": "ticket", **payload, "already_done": event is not None}
 
 

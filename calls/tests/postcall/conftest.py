@@ -123,7 +123,7 @@ def postcall_processes(django_db_setup, tmp_path_factory):
         "worker",
         ["worker", "-Q", "default,stt,tts,postcall", "-c", "2", "-n", f"postcall-test-{redis.port}@%h",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-        env, workdir, "ready.",
+        env, workdir, "ready.", app="calls.tests.postcall.fault_worker",
     )
     beat = CeleryProcess("beat", ["beat", "-s", str(workdir / "beat-schedule"), "--loglevel", "INFO"], env, workdir,
                          "beat: Starting")

@@ -71,10 +71,12 @@ class RedisServer:
 
 
 class CeleryProcess:
-    """`celery -A voicecrm <command>`; ready when its log says so."""
+    """`celery -A <app> <command>` (the product's app unless told otherwise); ready when its log says so."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], workdir: Path, ready_marker: str) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], workdir: Path, ready_marker: str,
+                 app: str = "voicecrm") -> None:
         self.name, self.args, self.env, self.workdir, self.ready_marker = name, args, env, workdir, ready_marker
+        self.app = app
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -82,7 +84,7 @@ class CeleryProcess:
         self._log_fh = open(self.log, "ab")
         offset = self.log.stat().st_size
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "voicecrm", *self.args], cwd=ROOT, env=self.env,
+            [sys.executable, "-m", "celery", "-A", self.app, *self.args], cwd=ROOT, env=self.env,
             stdout=self._log_fh, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
