@@ -23,8 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import dj_database_url
+import psycopg
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connections
 
 
 def _free_port() -> int:
@@ -89,14 +93,10 @@ class PostgresServer:
             conn.execute("CREATE DATABASE voicecrm")
 
     def _connect(self):
-        import psycopg
-
         return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
                                connect_timeout=1, autocommit=True)
 
     def _accepts(self) -> bool:
-        import psycopg
-
         try:
             self._connect().close()
             return True
@@ -118,10 +118,6 @@ class PostgresServer:
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """Point the default database at the private PostgreSQL when DATABASE_URL is unset (see above)."""
-    import dj_database_url
-    from django.conf import settings
-    from django.db import connections
-
     db = settings.DATABASES["default"]
     if "DATABASE_URL" in os.environ:
         if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):

@@ -5,7 +5,7 @@ helpers that read the widget's shadow DOM."""
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from selenium import webdriver
@@ -17,7 +17,7 @@ MIC_RATE = 48000
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _piper():
     from calls.speech.tts import PiperEngine
 

@@ -198,10 +198,10 @@ def test_an_oversized_message_ends_the_connection_in_daphne(support_agent, daphn
     driver = driver_factory()
     driver.get(f"{daphne_url}/widget/demo/?key={KEY}")
     code = driver.execute_async_script("""
-        const done = arguments[arguments.length - 1];
-        const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws/voice/%s/');
+        const [key, done] = arguments;
+        const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws/voice/' + key + '/');
         ws.onopen = () => ws.send(new Uint8Array(100000));
         ws.onclose = (event) => done(event.code);
-    """ % KEY)
+    """, KEY)
     assert code in (1006, 1009)
     assert not Call.objects.exists()

@@ -61,8 +61,9 @@ async def test_our_own_public_origin_may_use_any_key(route):
 
 
 async def test_other_websocket_routes_keep_the_host_check(route):
-    from voicecrm.asgi import application
     from channels.testing import WebsocketCommunicator
+
+    from voicecrm.asgi import application
 
     comm = WebsocketCommunicator(application, "/ws/other/", headers=[(b"origin", b"https://evil.example")])
     connected, _ = await comm.connect()

@@ -9,8 +9,8 @@ import time
 import pytest
 from django.test import override_settings
 
-from telephony.browser import widget
 from calls.models import Call, CallEvent, Turn
+from telephony.browser import widget
 
 from .conftest import communicator
 
