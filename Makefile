@@ -52,6 +52,11 @@ dev: seed
 test: install-dev system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# ruff (ruff.toml) and the import contracts (.importlinter): dependencies point one way.
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
 worker: install
 	$(BIN)/celery -A voicecrm worker -Q default,stt,tts,postcall --loglevel=INFO
 
