@@ -232,17 +232,33 @@ def _mentions(text: str, cues: list[str]) -> bool:
     return any(re.search(rf"\b{re.escape(cue.lower())}", lowered) for cue in cues)
 
 
-def _asked_about(agent_text: str, cues: list[str]) -> bool:
-    """The agent's last two sentences (the question, the reminder) mention the field."""
-    sentences = _SENTENCE_END.split(agent_text.strip())
-    return _mentions(" ".join(sentences[-2:]), cues)
+def _cue_match(agent_text: str, cues: list[str]) -> int:
+    """How specifically the agent's last two sentences (the question, the reminder) ask about a
+    field: the length of the longest of its cues they mention, 0 when none."""
+    question = " ".join(_SENTENCE_END.split(agent_text.strip())[-2:]).lower()
+    return max((len(cue) for cue in cues if re.search(rf"\b{re.escape(cue.lower())}", question)), default=0)
 
 
-def _from_answers(plan: FieldPlan, turns: list[Utterance], env) -> Any:
+def _question_owners(plans: list[FieldPlan], turns: list[Utterance]) -> dict[int, set[str]]:
+    """For each agent turn, the fields it asks about. When a question matches several fields, it
+    belongs to those with the most specific cue: "how much do you bring home each month" (the
+    income prompt) also contains the debt field's "how much", and is not a debt question."""
+    owners: dict[int, set[str]] = {}
+    for i, turn in enumerate(turns):
+        if turn.speaker != "agent":
+            continue
+        scores = {plan.name: _cue_match(turn.text, plan.cues) for plan in plans}
+        best = max(scores.values(), default=0)
+        if best:
+            owners[i] = {name for name, score in scores.items() if score == best}
+    return owners
+
+
+def _from_answers(plan: FieldPlan, turns: list[Utterance], env, owners: dict[int, set[str]]) -> Any:
     found = None
     for i, turn in enumerate(turns[:-1]):
         answer = turns[i + 1]
-        if turn.speaker != "agent" or answer.speaker != "caller" or not _asked_about(turn.text, plan.cues):
+        if turn.speaker != "agent" or answer.speaker != "caller" or plan.name not in owners.get(i, ()):
             continue
         value = _read(plan, answer.text, env)
         if value is not None:
@@ -390,7 +406,9 @@ def extract_rule_based(*, call: Call, conversation: Conversation, schema: dict) 
     facts = _call_facts(call, turns)
     data: dict[str, Any] = {}
     reported: dict[str, bool] = {}
-    for plan in plan_fields(schema, call.agent):
+    plans = plan_fields(schema, call.agent)
+    owners = _question_owners(plans, turns)
+    for plan in plans:
         if plan.only_after:
             if plan.only_after not in reported:
                 reported[plan.only_after] = _reported(plan.only_after, turns, env)
@@ -401,7 +419,7 @@ def extract_rule_based(*, call: Call, conversation: Conversation, schema: dict) 
                 continue
         value = _derived(plan, call, facts, turns) if plan.name in DERIVED_FIRST else None
         if value is None:
-            value = _from_answers(plan, turns, env)
+            value = _from_answers(plan, turns, env, owners)
         if value is None:
             value = _from_statements(plan, turns, env)
         if value is None and plan.name == "appointment_time":

@@ -83,6 +83,31 @@ LEAD = Scenario(
     contains={"debt_types": ["credit_card", "medical"]},
 )
 
+# The lead flow's own questions: the income question ("how much do you bring home") also holds the
+# debt field's cue "how much", and must not make the income the debt amount.
+LEAD_FLOW_PROMPTS = Scenario(
+    name="lead_flow_prompts",
+    agent="leads",
+    lines=[
+        ("agent", "Hi, thanks for your interest in debt relief. I have a few quick questions to see how we can help. "
+                  "Is now a good time?"),
+        ("caller", "Yes."),
+        ("agent", "Great. Let's start with your full name."),
+        ("caller", "John Smith."),
+        ("agent", "Roughly how much unsecured debt do you have in total, across credit cards, medical bills and loans?"),
+        ("caller", "About twenty thousand dollars."),
+        ("agent", "What kinds of debt are those? For example credit cards, medical bills, or personal loans."),
+        ("caller", "Credit cards."),
+        ("agent", "Are you currently employed, self-employed, retired, or not working at the moment?"),
+        ("caller", "I'm employed."),
+        ("agent", "And roughly how much do you bring home each month?"),
+        ("caller", "3000 a month."),
+        ("agent", "Good news, John: it looks like you qualify for the programme."),
+    ],
+    expected={"full_name": "John Smith", "debt_amount": 20000, "monthly_income": 3000, "employment_status": "employed",
+              "debt_types": "credit_card", "qualified": True},
+)
+
 SUPPORT = Scenario(
     name="customer_service",
     agent="support",

@@ -39,6 +39,13 @@ def test_each_scenario_is_extracted_from_the_live_turns(scenario, eager_celery, 
     }
 
 
+def test_a_question_belongs_to_the_field_it_asks_about_most_specifically(eager_celery, django_capture_on_commit_callbacks):
+    call = finalize(call_with_turns(scenarios.LEAD_FLOW_PROMPTS), django_capture_on_commit_callbacks)
+
+    assert call.analysis_status == Call.AnalysisStatus.DONE, call.analysis_error
+    assert_extracted(call, scenarios.LEAD_FLOW_PROMPTS)
+
+
 def test_a_value_that_fails_validation_is_kept_with_its_error(eager_celery, django_capture_on_commit_callbacks):
     agent = demo_agent("leads")
     agent.extraction_schema["properties"]["debt_amount"]["maximum"] = 1000  # the caller's 25,000 is now invalid
