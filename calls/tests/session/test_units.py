@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -85,6 +86,41 @@ def test_recording_is_capped():
     for i in range(100):
         rec.caller.write(tone(20), i * 0.02)
     assert rec.caller.seconds == pytest.approx(1.0) and rec.caller.truncated
+
+
+def test_a_long_call_at_48_khz_keeps_the_recording_memory_bounded():
+    # Ten minutes of a call whose client plays agent audio at 48 kHz: held whole in memory,
+    # both sides came to ~77 MB (the agent's at 48 kHz until the end); spooled to disk at 16 kHz,
+    # a few hundred KB.
+    rec = Recorder(agent_rate=48000, max_seconds=900)
+    caller, agent = tone(20, 16000), tone(20, 48000)
+    tracemalloc.start()
+    try:
+        for i in range(10 * 60 * 50):
+            rec.caller.write(caller, i * 0.02)
+            rec.agent.write(agent, i * 0.02)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 2_000_000
+    assert rec.memory_bytes <= 2 * 256 * 1024
+    assert rec.agent.rate == 16000 and rec.agent.seconds == pytest.approx(600, abs=0.1)
+    with rec.stereo_wav_file() as wav:
+        pcm, rate = read_wav_info(wav)
+    assert rate == 16000 and len(pcm) == pytest.approx(600 * 16000 * 2, rel=0.001)  # read back as mono
+    rec.close()
+
+
+def test_the_agent_track_is_resampled_as_a_stream_without_clicks():
+    rec = Recorder(agent_rate=48000, max_seconds=10)
+    for i in range(100):  # a continuous 440 Hz tone sent as 2 s of 20 ms frames
+        t = (np.arange(960) + i * 960) / 48000
+        rec.agent.write((0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes(), i * 0.02)
+    _, right = split_stereo(rec.stereo_pcm())
+    steady = right[800:-800].astype(np.float64)
+    # A clean tone at 16 kHz: sample-to-sample steps stay under amplitude * 2*pi*440/16000.
+    assert np.abs(np.diff(steady)).max() < 0.3 * 32767 * 2 * np.pi * 440 / 16000 * 1.1
+    assert len(right) == pytest.approx(32000, abs=20)
 
 
 # --- playout ------------------------------------------------------------------------------------
