@@ -71,6 +71,9 @@ class Call(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
+    # Stamped every few seconds by the process serving a live call; a call whose heartbeat
+    # stopped lost its process (kill -9, crash) and is finalized by the sweep (calls/sweeps.py).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     recording = models.FileField(upload_to=recording_path, blank=True)
     # Outcome of the conversation and of the post-call analysis.
     intent = models.CharField(max_length=64, blank=True, db_index=True)
@@ -89,7 +92,11 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["agent", "-started_at"]), models.Index(fields=["customer", "-started_at"])]
+        indexes = [
+            models.Index(fields=["agent", "-started_at"]), models.Index(fields=["customer", "-started_at"]),
+            # The sweep reads live calls only: a small partial index, not one over every call ever made.
+            models.Index(fields=["heartbeat_at"], condition=Q(status="in_progress"), name="call_live_heartbeat"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "provider_call_id"],

@@ -5,8 +5,12 @@ wrap them in `database_sync_to_async`.
 """
 
 import logging
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -14,6 +18,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent, InformationRecord, Turn
 from calls.postcall.pipeline import call_started_notify, pipeline_schedule
+from calls.speech.audio import interleave_stereo, resample, wav_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ def call_start(
     )
     if answered:
         call.transition(Call.Status.IN_PROGRESS, at=now)
+        call.heartbeat_at = now
     try:
         with transaction.atomic():
             call.save()
@@ -60,7 +66,8 @@ def _notify_started(call_id: int) -> None:
 
 def call_answer(*, call: Call) -> Call:
     call.transition(Call.Status.IN_PROGRESS)
-    call.save(update_fields=["status", "answered_at", "updated_at"])
+    call.heartbeat_at = call.answered_at
+    call.save(update_fields=["status", "answered_at", "heartbeat_at", "updated_at"])
     call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=call.status)
     return call
 
@@ -147,3 +154,57 @@ def call_attach_recording(*, call: Call, wav_bytes: bytes) -> None:
         call.recording.delete(save=False)
     call.recording.save(f"{call.public_id}.wav", ContentFile(wav_bytes), save=False)
     call.save(update_fields=["recording", "updated_at"])
+
+
+def call_heartbeat(*, call_ids: Iterable[int]) -> int:
+    """Stamp live calls as still served by this process: one conditional UPDATE for them all
+    (a call already finalized, by its session or by the sweep, is left alone). Returns the rows
+    stamped."""
+    ids = list(call_ids)
+    if not ids:
+        return 0
+    return Call.objects.filter(pk__in=ids, status=Call.Status.IN_PROGRESS).update(heartbeat_at=timezone.now())
+
+
+# --- The recording of a call whose process may die ----------------------------------------------
+# A live call appends its recording to two raw PCM files every few seconds, so a call lost with
+# its process (kill -9) still gets the recording up to its last heartbeat. Named by rate, so the
+# sweep needs nothing from the dead session. On the media volume: the sweep may run elsewhere.
+
+def _spool_dir(call: Call) -> Path:
+    return Path(settings.MEDIA_ROOT) / "recordings" / "partial" / str(call.public_id)
+
+
+def call_recording_spool_append(*, call: Call, caller: bytes, caller_rate: int, agent: bytes, agent_rate: int) -> None:
+    """Append the newest PCM16 of each side (caller left, agent right) to the call's spool."""
+    folder = _spool_dir(call)
+    folder.mkdir(parents=True, exist_ok=True)
+    for side, pcm, rate in (("caller", caller, caller_rate), ("agent", agent, agent_rate)):
+        with open(folder / f"{side}-{rate}.pcm", "ab") as out:
+            out.write(pcm)
+
+
+def call_recording_spool_discard(*, call: Call) -> None:
+    """The call stored its full recording itself: the spool is not needed."""
+    shutil.rmtree(_spool_dir(call), ignore_errors=True)
+
+
+def call_recording_from_spool(*, call: Call) -> bool:
+    """Attach what the spool holds as the call's recording (unless it has one); the caller
+    discards the spool once that is committed. True when a recording was attached."""
+    folder = _spool_dir(call)
+    sides: dict[str, tuple[bytes, int]] = {}
+    for path in folder.glob("*-*.pcm") if folder.is_dir() else ():
+        side, _, rate = path.stem.partition("-")
+        if side in ("caller", "agent") and rate.isdigit():
+            pcm = path.read_bytes()
+            sides[side] = (pcm[: len(pcm) - len(pcm) % 2], int(rate))
+    attached = False
+    if not call.recording and any(pcm for pcm, _ in sides.values()):
+        caller, caller_rate = sides.get("caller", (b"", 16000))
+        agent, agent_rate = sides.get("agent", (b"", caller_rate))
+        if agent and agent_rate != caller_rate:
+            agent = resample(agent, agent_rate, caller_rate)
+        call_attach_recording(call=call, wav_bytes=wav_bytes(interleave_stereo(caller, agent), caller_rate, channels=2))
+        attached = True
+    return attached

@@ -24,6 +24,7 @@ from calls.postcall.pipeline import (
     stage_enqueue,
     stage_time_limit,
 )
+from calls.sweeps import call_sweep_lost
 from calls.webhooks import webhook_delivery_attempt, webhook_sweep
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,11 @@ def postcall_sweep_task():
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
 def webhook_sweep_task():
     return webhook_sweep()
+
+
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=120, time_limit=150)
+def call_sweep_lost_task():
+    return call_sweep_lost()
 
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True, soft_time_limit=240, time_limit=300,

@@ -97,7 +97,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 _database_url = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 try:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    # Health checks: a connection the database dropped (restart, failover) is noticed and reopened.
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+                                                  conn_health_checks=True)}
 except Exception as exc:  # dj_database_url raises several types for a bad URL
     raise ImproperlyConfigured(f"DATABASE_URL={_database_url!r} is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -149,6 +151,7 @@ CELERY_TASK_ROUTES = {
     "calls.tasks.webhook_deliver_task": {"queue": "default"},
     "calls.tasks.postcall_sweep_task": {"queue": "default"},
     "calls.tasks.webhook_sweep_task": {"queue": "default"},
+    "calls.tasks.call_sweep_lost_task": {"queue": "default"},
     "calls.tasks.agent_phrases_presynthesize_task": {"queue": "tts"},
 }
 # Longer than the longest task (a long recording's transcription), so an unacked
@@ -160,12 +163,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic sweeps (run `celery -A voicecrm beat`): send post-call runs a broker outage kept
 # back, restart stalled ones, and retry webhook deliveries whose backoff has elapsed.
 POSTCALL_SWEEP_SECONDS = env_float("POSTCALL_SWEEP_SECONDS", 30.0, minimum=1.0)
+# --- Live calls: heartbeats, the lost-call sweep, admission and shutdown (calls/sweeps.py, calls/session/live.py)
+# Each process stamps its live calls this often; a call in progress unstamped for CALL_LOST_AFTER_SECONDS
+# lost its process and is finalized (failed, "lost") by the sweep, run by beat every CALL_SWEEP_SECONDS
+# (embedded mode: by a thread of the ASGI process).
+CALL_HEARTBEAT_SECONDS = env_float("CALL_HEARTBEAT_SECONDS", 5.0, minimum=0.5)
+CALL_LOST_AFTER_SECONDS = env_float("CALL_LOST_AFTER_SECONDS", 60.0, minimum=3 * CALL_HEARTBEAT_SECONDS)
+CALL_SWEEP_SECONDS = env_float("CALL_SWEEP_SECONDS", 15.0, minimum=1.0)
+# Live calls one ASGI process serves at once; more are refused (the widget's consumer asks live.admit()).
+MAX_CALLS_PER_PROCESS = env_int("MAX_CALLS_PER_PROCESS", 8, minimum=1)
+# On SIGTERM, live calls hear a short goodbye and are finalized within this many seconds. Docker's
+# stop_grace_period and daphne's --application-close-timeout must be at least this (docker-compose.yml).
+# Whole seconds: daphne's --application-close-timeout takes an integer.
+SHUTDOWN_GRACE_SECONDS = env_int("SHUTDOWN_GRACE_SECONDS", 20, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     # A sweep still queued when the next is due is worthless: let it expire.
     "postcall-sweep": {"task": "calls.tasks.postcall_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS,
                        "options": {"expires": POSTCALL_SWEEP_SECONDS}},
     "webhook-sweep": {"task": "calls.tasks.webhook_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS,
                       "options": {"expires": POSTCALL_SWEEP_SECONDS}},
+    "call-sweep-lost": {"task": "calls.tasks.call_sweep_lost_task", "schedule": CALL_SWEEP_SECONDS,
+                        "options": {"expires": CALL_SWEEP_SECONDS}},
 }
 
 # --- Auth, i18n, static, media ---------------------------------------------------------
@@ -204,7 +222,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, 
 # --- Security (on by default when DEBUG is off) ---------------------------------------
 _secure = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _secure)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live|/ready)?$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _secure)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _secure)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _secure else 0, minimum=0)
