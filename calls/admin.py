@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -25,10 +26,9 @@ from calls.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
-    new_webhook_secret,
 )
 from calls.postcall.pipeline import analysis_rerun, batch_progress
-from calls.webhooks import endpoint_enable, webhook_deliveries_enqueue, webhook_test_send
+from calls.webhooks import endpoint_enable, webhook_deliveries_enqueue, webhook_secret_rotate, webhook_test_send
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.admin import CustomerAdmin
 
@@ -249,7 +249,8 @@ class CallAdmin(CrmModelAdmin):
     def recording_player(self, call: Call) -> str:
         if not call.recording:
             return "—"
-        return format_html('<audio controls preload="none" src="{}"></audio>', call.recording.url)
+        return format_html('<audio controls preload="none" src="{}"></audio>',
+                           reverse("calls:recording", args=[call.public_id]))
 
     @admin.display(description="Structured data")
     def structured_data_pretty(self, call: Call) -> str:
@@ -398,14 +399,14 @@ class WebhookEndpointAdmin(CrmModelAdmin):
     inlines = [WebhookDeliveryInline]
     fieldsets = [
         (None, {"fields": ["name", "url", "events", "agent", "active"]}),
-        ("Signing", {"fields": ["secret_display"],
+        ("Signing", {"fields": ["secret_display", "previous_secret_status"],
                      "description": "Receivers verify X-VoiceCRM-Signature with this secret; see docs/webhooks.md."}),
         ("Health", {"fields": ["disabled_reason", "disabled_at", "consecutive_failures", "failing_since",
                                "last_success_at", "last_failure_at"]}),
     ]
-    readonly_fields = ["secret_display", "secret_hint", "disabled_reason", "disabled_at", "consecutive_failures",
+    readonly_fields = ["secret_display", "secret_hint", "previous_secret_status", "disabled_reason", "disabled_at", "consecutive_failures",
                        "failing_since", "last_success_at", "last_failure_at"]
-    secret_fields = ["secret"]
+    secret_fields = ["secret", "previous_secret"]
 
     @admin.display(description="Events")
     def events_list(self, endpoint: WebhookEndpoint) -> str:
@@ -420,6 +421,14 @@ class WebhookEndpointAdmin(CrmModelAdmin):
     @admin.display(description="Secret")
     def secret_hint(self, endpoint: WebhookEndpoint) -> str:
         return endpoint.secret[:10] + "…"  # which secret it is, not the secret
+
+    @admin.display(description="Previous secret")
+    def previous_secret_status(self, endpoint: WebhookEndpoint) -> str:
+        if not (endpoint.previous_secret and endpoint.rotation_overlap_until
+                and endpoint.rotation_overlap_until > timezone.now()):
+            return "—"
+        return (f"{endpoint.previous_secret[:10]}… also signs every request until "
+                f"{timezone.localtime(endpoint.rotation_overlap_until):%Y-%m-%d %H:%M}")
 
     def get_fieldsets(self, request, obj=None):
         # Chosen per request (this admin instance serves every request at once): only those who
@@ -449,9 +458,10 @@ class WebhookEndpointAdmin(CrmModelAdmin):
     @admin.action(description="Rotate the signing secret", permissions=["change"])
     def rotate_secret(self, request, queryset):
         for endpoint in queryset:
-            endpoint.secret = new_webhook_secret()
-            endpoint.save(update_fields=["secret", "updated_at"])
-        self.message_user(request, "New secrets generated: update your receivers.", messages.WARNING)
+            webhook_secret_rotate(endpoint=endpoint)
+        self.message_user(request, (
+            f"New secrets generated. Requests carry signatures by the old and the new secret for "
+            f"{settings.WEBHOOK_SECRET_OVERLAP_HOURS:g} h: update your receivers within that time."), messages.WARNING)
 
 
 class WebhookAttemptInline(ReadOnlyInline):
@@ -459,6 +469,13 @@ class WebhookAttemptInline(ReadOnlyInline):
     show_change_link = False
     fields = ["number", "started_at", "duration_ms", "response_status", "error", "response_body"]
     readonly_fields = fields
+
+    def get_fields(self, request, obj=None):
+        # What a receiver answered can be anything its URL reached: only those who may change
+        # the endpoints (and so choose where requests go) read it.
+        if request.user.has_perm("calls.change_webhookendpoint"):
+            return self.fields
+        return [f for f in self.fields if f != "response_body"]
 
 
 @admin.register(WebhookDelivery)

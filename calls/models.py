@@ -1,8 +1,13 @@
+import datetime
+import ipaddress
 import secrets
+import socket
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -418,14 +423,92 @@ def validate_webhook_events(value) -> None:
         raise ValidationError(f"Unknown events: {', '.join(map(str, unknown))}. Known: {', '.join(WebhookEvent.values)}.")
 
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class WebhookTargetRefused(Exception):
+    """A webhook URL that points into our own network (SSRF), not at a receiver on the internet."""
+
+
+def webhook_address_problem(address: IpAddress) -> str | None:
+    """Why a webhook must not connect to `address`, or None when it is a public unicast address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 written as IPv6 (::ffff:127.0.0.1, 6to4, NAT64) reaches the IPv4 host it embeds.
+        embedded = address.ipv4_mapped or address.sixtofour or (
+            ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in _NAT64 else None)
+        if embedded is not None and (problem := webhook_address_problem(embedded)):
+            return f"{address} embeds {problem}"
+    for attribute, kind in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
+                            ("is_multicast", "multicast"), ("is_unspecified", "unspecified"),
+                            ("is_reserved", "reserved"), ("is_private", "private")):
+        if getattr(address, attribute):
+            return f"{address}, a {kind} address"
+    if not address.is_global:
+        return f"{address}, not a global address"
+    return None
+
+
+def _allowed_private(host: str, address: IpAddress) -> bool:
+    """WEBHOOK_ALLOWED_PRIVATE_HOSTS lists host names and IP addresses or networks (on-premise receivers)."""
+    for entry in settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS:
+        entry = entry.strip().lower()
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if entry and entry.rstrip(".") == host.lower().rstrip("."):
+                return True
+            continue
+        if network.version == address.version and address in network:
+            return True
+    return False
+
+
+def webhook_target_addresses(*, host: str, port: int) -> list[IpAddress]:
+    """Resolve `host` once and check every address it has; the caller connects to one of these.
+
+    Raises WebhookTargetRefused when any address is not public (one bad address is enough: a
+    client may pick any of them), socket.gaierror when the name does not resolve.
+    """
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        # Scope ids (fe80::1%eth0) are cut: the address itself is what is checked.
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+    for address in addresses:
+        problem = webhook_address_problem(address)
+        if problem and not _allowed_private(host, address):
+            raise WebhookTargetRefused(
+                f"{host} resolves to {problem}; webhooks only go to public addresses "
+                "(WEBHOOK_ALLOWED_PRIVATE_HOSTS lists on-premise receivers)")
+    return addresses
+
+
+def validate_webhook_url(value: str) -> None:
+    URLValidator(schemes=["http", "https"])(value)
+    parts = urlsplit(value)
+    try:
+        webhook_target_addresses(host=parts.hostname or "", port=parts.port or (443 if parts.scheme == "https" else 80))
+    except WebhookTargetRefused as exc:
+        raise ValidationError(str(exc)) from None
+    except (socket.gaierror, UnicodeError):
+        pass  # Not resolvable now: every delivery resolves and checks it again before connecting.
+
+
 class WebhookEndpoint(models.Model):
     """Where signed event notifications go, configured by a supervisor."""
 
     name = models.CharField(max_length=120)
-    url = models.URLField(max_length=500, help_text="Receives POST requests with a JSON body.")
+    url = models.URLField(max_length=500, validators=[validate_webhook_url],
+                          help_text="Receives POST requests with a JSON body. Public addresses only.")
     secret = models.CharField(
         max_length=100, default=new_webhook_secret, help_text="Signs every request (X-VoiceCRM-Signature)."
     )
+    # After a rotation requests are signed with both secrets until this expires, so receivers
+    # can switch over without dropping events (docs/webhooks.md).
+    previous_secret = models.CharField(max_length=100, blank=True)
+    rotation_overlap_until = models.DateTimeField(null=True, blank=True)
     events = models.JSONField(default=list, validators=[validate_webhook_events])
     agent = models.ForeignKey(
         "agents.AgentConfig", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_endpoints",
@@ -449,6 +532,12 @@ class WebhookEndpoint(models.Model):
 
     def subscribes_to(self, event: str) -> bool:
         return event in (self.events or [])
+
+    def signing_secrets(self, *, now: datetime.datetime) -> list[str]:
+        """The current secret, then the previous one while its overlap window lasts."""
+        if self.previous_secret and self.rotation_overlap_until and now < self.rotation_overlap_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class WebhookDelivery(models.Model):

@@ -1,3 +1,4 @@
+from django.urls import reverse
 from rest_framework import serializers
 
 from calls.models import Call, CallEvent, InformationRecord, Turn
@@ -40,10 +41,12 @@ class CallSerializer(serializers.ModelSerializer):
         ]
 
     def get_recording_url(self, call: Call) -> str | None:
+        # The permission-checked view (with the same token), never the file's media URL.
         if not call.recording:
             return None
+        url = reverse("calls:recording", args=[call.public_id])
         request = self.context.get("request")
-        return request.build_absolute_uri(call.recording.url) if request else call.recording.url
+        return request.build_absolute_uri(url) if request else url
 
 
 class CallDetailSerializer(CallSerializer):

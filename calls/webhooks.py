@@ -6,10 +6,13 @@ task on the `default` queue. Each request carries
 
     X-VoiceCRM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>
 
-signed afresh per attempt, over the same body bytes every time. A failed attempt is retried
+signed afresh per attempt, over the same body bytes every time (with one more v1, by the
+previous secret, for WEBHOOK_SECRET_OVERLAP_HOURS after a rotation). A failed attempt is retried
 with exponential backoff and jitter for WEBHOOK_RETRY_WINDOW_HOURS; every request is logged
 (WebhookAttempt); an endpoint that keeps failing, or answers 410 Gone, is disabled with the
 reason shown in the admin. Delivery is at least once: receivers deduplicate on the event id.
+Requests go only to public addresses: the host is resolved once per attempt, every address is
+checked, and the connection is pinned to a checked one (no DNS rebinding, no proxies, no redirects).
 docs/webhooks.md is the receiver's side.
 """
 
@@ -21,6 +24,7 @@ import hmac
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -33,7 +37,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from calls.models import Call, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from calls.models import (
+    Call,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookTargetRefused,
+    new_webhook_secret,
+    webhook_target_addresses,
+)
 from core.queues import PUBLISH_RETRY, celery_is_eager
 from tickets.models import Ticket
 
@@ -51,8 +64,26 @@ RESPONSE_EXCERPT_CHARS = 1000
 # --- signatures -----------------------------------------------------------------------------------
 
 def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    return webhook_signature_header(secrets=[secret], timestamp=timestamp, body=body)
+
+
+def webhook_signature_header(*, secrets: list[str], timestamp: int, body: bytes) -> str:
+    """`t=<t>,v1=<mac>` with one v1 per secret, the current secret's first."""
+    macs = [hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+            for secret in secrets]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
+
+
+def webhook_secret_rotate(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Give the endpoint a new secret; the old one keeps signing too for WEBHOOK_SECRET_OVERLAP_HOURS.
+
+    Rotating again inside the window drops the oldest secret: only one previous secret is kept.
+    """
+    endpoint.previous_secret = endpoint.secret
+    endpoint.rotation_overlap_until = timezone.now() + dt.timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+    endpoint.secret = new_webhook_secret()
+    endpoint.save(update_fields=["secret", "previous_secret", "rotation_overlap_until", "updated_at"])
+    return endpoint
 
 
 def webhook_signature_verify(*, secret: str, header: str, body: bytes,
@@ -233,6 +264,26 @@ def endpoint_enable(endpoint: WebhookEndpoint) -> int:
     return count
 
 
+class _PinnedTarget:
+    """Where one attempt connects: a checked IP address, with the URL's own name for Host and TLS."""
+
+    def __init__(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise WebhookTargetRefused(f"{url!r} is not an http(s) URL")
+        host = parsed.raw_host.decode("ascii")
+        try:
+            addresses = webhook_target_addresses(host=host, port=parsed.port or (443 if parsed.scheme == "https" else 80))
+        except (socket.gaierror, UnicodeError) as exc:
+            raise WebhookTargetRefused(f"{host} does not resolve: {exc}") from None
+        # httpx gets an IP literal, so it never resolves the name again (a second answer could
+        # be a private address); Host and the TLS server name (SNI and the certificate check)
+        # stay the URL's.
+        self.url = parsed.copy_with(host=str(addresses[0]))
+        self.headers = {"Host": parsed.netloc.decode("ascii")}
+        self.extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+
+
 def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
     """Make one attempt if the delivery is due and nobody else holds it; returns the new status."""
     now = timezone.now()
@@ -255,13 +306,17 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
         "X-VoiceCRM-Event-Id": str(delivery.event_id),
         "X-VoiceCRM-Delivery": str(delivery.public_id),
         "X-VoiceCRM-Attempt": str(delivery.attempts),
-        SIGNATURE_HEADER: webhook_signature(secret=endpoint.secret, timestamp=int(time.time()), body=body),
+        SIGNATURE_HEADER: webhook_signature_header(secrets=endpoint.signing_secrets(now=now),
+                                                   timestamp=int(time.time()), body=body),
     }
     started = time.perf_counter()
     response, error, excerpt = None, "", ""
     try:
-        with httpx.stream("POST", endpoint.url, content=body, headers=headers, timeout=timeout,
-                          follow_redirects=False) as response:
+        target = _PinnedTarget(endpoint.url)
+        # No proxies from the environment: the proxy, not this check, would pick the address.
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client, client.stream(
+                "POST", target.url, content=body, headers={**headers, **target.headers},
+                extensions=target.extensions) as response:
             # Only the start of the answer is kept: a receiver cannot make us read megabytes.
             received = b""
             for chunk in response.iter_bytes():
@@ -269,6 +324,8 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
                 if len(received) >= RESPONSE_EXCERPT_CHARS * 4:
                     break
             excerpt = received.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
+    except WebhookTargetRefused as exc:
+        error = f"Refused: {exc}"[:1000]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     duration_ms = int((time.perf_counter() - started) * 1000)
@@ -334,6 +391,9 @@ def webhook_sweep(*, grace_seconds: float = 5.0) -> int:
     )
     ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:500])
     webhook_deliveries_enqueue(ids)
+    # A rotated-out secret is not kept past its overlap window (signing already ignores it).
+    WebhookEndpoint.objects.filter(rotation_overlap_until__lte=now).update(
+        previous_secret="", rotation_overlap_until=None)
     return len(ids)
 
 

@@ -218,6 +218,11 @@ STORAGES = {
     },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+# Recordings are served by calls.views.call_recording after a permission check, never from a
+# public URL. "nginx" (X-Accel-Redirect to RECORDINGS_NGINX_LOCATION, an `internal` location
+# aliased to MEDIA_ROOT) or "apache" (X-Sendfile, mod_xsendfile) hands the sending to the proxy.
+RECORDINGS_SENDFILE = env_choice("RECORDINGS_SENDFILE", "", {"", "nginx", "apache"})
+RECORDINGS_NGINX_LOCATION = env_str("RECORDINGS_NGINX_LOCATION", "/protected-media/")
 
 # --- Security (on by default when DEBUG is off) ---------------------------------------
 _secure = not DEBUG
@@ -280,6 +285,11 @@ WEBHOOK_RETRY_WINDOW_HOURS = env_float("WEBHOOK_RETRY_WINDOW_HOURS", 24.0, minim
 # An endpoint is disabled after this many failed attempts in a row spanning at least this long.
 WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 20, minimum=1)
 WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, minimum=0.0)
+# Webhooks connect only to public addresses (SSRF); these host names, IP addresses or networks
+# (comma-separated, e.g. "crm.internal,10.2.0.0/16") are on-premise receivers allowed anyway.
+WEBHOOK_ALLOWED_PRIVATE_HOSTS = env_list("WEBHOOK_ALLOWED_PRIVATE_HOSTS", [])
+# After "Rotate the signing secret" requests carry both signatures for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env_float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, minimum=0.0)
 
 # --- Dialog / LLM ----------------------------------------------------------------------------
 # A dotted path to an engine class or factory; the default reads LLM_BASE_URL (agents/engine.py).

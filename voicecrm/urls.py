@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -19,9 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("voicecrm.api")),
     path("agents/", include("agents.urls")),
+    path("calls/", include("calls.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No route serves MEDIA_ROOT: recordings go through calls.views.call_recording, which checks permissions.

@@ -118,7 +118,8 @@ def postcall_processes(django_db_setup, tmp_path_factory):
     fault_dir.mkdir()
     redis = RedisServer(workdir)
     redis.start()
-    env = process_env(redis_url=redis.url, fault_dir=fault_dir)
+    # The worker delivers webhooks to a receiver on loopback, which only an allow-list permits.
+    env = process_env(redis_url=redis.url, fault_dir=fault_dir, WEBHOOK_ALLOWED_PRIVATE_HOSTS="127.0.0.1")
     worker = CeleryProcess(
         "worker",
         ["worker", "-Q", "default,stt,tts,postcall", "-c", "2", "-n", f"postcall-test-{redis.port}@%h",
@@ -232,7 +233,14 @@ class LoopbackServer:
 
 
 @pytest.fixture
-def loopback():
+def loopback_receivers(settings):
+    """Webhooks refuse loopback targets unless listed, as an on-premise receiver would be."""
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+    return settings
+
+
+@pytest.fixture
+def loopback(loopback_receivers):
     server = LoopbackServer()
     yield server
     server.close()

@@ -5,11 +5,12 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 import time
 
 import pytest
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +23,7 @@ from calls.webhooks import (
     endpoint_enable,
     retry_delay,
     webhook_delivery_attempt,
+    webhook_secret_rotate,
     webhook_signature,
     webhook_signature_verify,
     webhook_sweep,
@@ -149,7 +151,7 @@ def test_a_delivery_gives_up_after_the_retry_window(broker, loopback, settings):
     assert delivery.status == "failed" and delivery.error.startswith("gave up after 1 attempts over 24 h")
 
 
-def test_an_unreachable_receiver_is_a_failed_attempt_too(broker):
+def test_an_unreachable_receiver_is_a_failed_attempt_too(broker, loopback_receivers):
     endpoint = WebhookEndpoint.objects.create(name="r", url="http://127.0.0.1:9/nothing-listens", events=ALL_EVENTS)
     delivery = _delivery(endpoint)
     assert webhook_delivery_attempt(delivery_id=delivery.pk) == "pending"
@@ -303,4 +305,171 @@ def test_the_endpoint_admin_keeps_no_request_between_requests(client, alice, cha
     as_alice.user, as_charlie.user = alice, charlie
     signing = {user: dict(model_admin.get_fieldsets(req, endpoint))["Signing"]["fields"]
                for user, req in (("alice", as_alice), ("charlie", as_charlie))}
-    assert signing == {"alice": ["secret_display"], "charlie": ["secret_hint"]}
+    assert signing == {"alice": ["secret_display", "previous_secret_status"],
+                       "charlie": ["secret_hint", "previous_secret_status"]}
+
+
+# --- outbound requests go to public addresses only (SSRF) ---------------------------------------------
+
+INTERNAL_URLS = [
+    "http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.0.0.5/", "http://172.16.3.4/",
+    "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/", "http://100.64.0.1/", "http://0.0.0.0/",
+    "http://224.0.0.1/", "http://240.0.0.1/", "http://255.255.255.255/", "http://[::1]/", "http://[::]/",
+    "http://[::ffff:127.0.0.1]/", "http://[::ffff:169.254.169.254]/", "http://[fe80::1]/", "http://[fc00::1]/",
+    "http://[ff02::1]/", "http://[2002:7f00:1::]/", "http://[64:ff9b::a9fe:a9fe]/",
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL_URLS)
+def test_an_endpoint_aimed_into_our_own_network_is_refused_when_saved(url, settings):
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = []
+    endpoint = WebhookEndpoint(name="x", url=url, events=["call.ended"])
+    with pytest.raises(ValidationError) as caught:
+        endpoint.full_clean()
+    assert "public addresses" in str(caught.value.message_dict["url"])
+
+
+@pytest.mark.parametrize("url", ["https://93.184.216.34/hook", "https://[2606:4700:4700::1111]/hook",
+                                 # Not resolvable here: accepted, and resolved and checked before each request.
+                                 "https://hooks.example.com/voicecrm"])
+def test_a_public_endpoint_is_accepted(url, settings):
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = []
+    WebhookEndpoint(name="x", url=url, events=["call.ended"]).full_clean()
+
+
+def test_only_http_and_https_urls_are_accepted(settings):
+    with pytest.raises(ValidationError):
+        WebhookEndpoint(name="x", url="ftp://files.example.com/x", events=["call.ended"]).full_clean()
+
+
+def test_listed_on_premise_hosts_and_networks_are_allowed(settings):
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["localhost", "10.2.0.0/16"]
+    for url in ("http://localhost:8080/hook", "http://10.2.3.4/hook"):
+        WebhookEndpoint(name="x", url=url, events=["call.ended"]).full_clean()
+    for url in ("http://10.3.0.1/hook", "http://127.0.0.1/hook", "http://[::1]/hook"):
+        with pytest.raises(ValidationError):
+            WebhookEndpoint(name="x", url=url, events=["call.ended"]).full_clean()
+
+
+def test_the_admin_form_refuses_an_internal_url(client, sam, settings):
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = []
+    client.force_login(sam)
+    response = client.post(reverse("admin:calls_webhookendpoint_add"), {
+        "name": "Metadata", "url": "http://169.254.169.254/latest/meta-data/", "events": '["call.ended"]',
+        "active": "on", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 200 and "169.254.169.254, a link-local address" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_request_to_an_internal_address_is_refused_at_connect_time(broker, loopback, settings):
+    # A row saved before the check existed, or a name that resolved elsewhere when it was saved.
+    endpoint = WebhookEndpoint.objects.create(name="r", url=loopback.url + "/hook", events=ALL_EVENTS)
+    delivery = _delivery(endpoint)
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = []
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == "pending"
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.response_status is None and attempt.error.startswith("Refused: 127.0.0.1 resolves to 127.0.0.1")
+    assert loopback.requests == []
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(broker, loopback, settings, monkeypatch):
+    """DNS rebinding: a name that answers a checked address first and an internal one next time."""
+    settings.WEBHOOK_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1/32"]  # the receiver's address, not its name
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding_dns(host, port, *args, **kwargs):
+        if host != "receiver.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        # Nothing listens on 127.0.0.2 (and it is not allowed): a second lookup would fail the request.
+        address = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    url = f"http://receiver.test:{loopback.httpd.server_port}/hook"
+    endpoint = WebhookEndpoint.objects.create(name="r", url=url, events=ALL_EVENTS)
+    delivery = _delivery(endpoint)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded", delivery.attempt_log.last().error
+    assert lookups == ["receiver.test"]
+    request = loopback.requests[0]
+    assert request["path"] == "/hook" and request["headers"]["Host"] == f"receiver.test:{loopback.httpd.server_port}"
+
+
+def test_viewers_do_not_see_what_a_receiver_answered(client, broker, loopback, sam, charlie):
+    loopback.reply_body = b"internal-service-answer-8d1f"
+    endpoint = WebhookEndpoint.objects.create(name="r", url=loopback.url, events=ALL_EVENTS)
+    delivery = _delivery(endpoint)
+    webhook_delivery_attempt(delivery_id=delivery.pk)
+    page = reverse("admin:calls_webhookdelivery_change", args=[delivery.pk])
+    client.force_login(charlie)
+    response = client.get(page)
+    assert response.status_code == 200 and "internal-service-answer-8d1f" not in response.content.decode()
+    client.force_login(sam)
+    assert "internal-service-answer-8d1f" in client.get(page).content.decode()
+
+
+# --- rotating a secret: both signatures for the overlap window --------------------------------------------
+
+def _signatures(header: str) -> list[str]:
+    return [part.split("=", 1)[1] for part in header.split(",") if part.startswith("v1=")]
+
+
+def test_rotating_keeps_the_old_secret_signing_for_the_overlap_window(client, sam, broker, loopback, settings,
+                                                                      django_capture_on_commit_callbacks):
+    settings.WEBHOOK_SECRET_OVERLAP_HOURS = 24
+    endpoint = WebhookEndpoint.objects.create(name="r", url=loopback.url, events=ALL_EVENTS)
+    old = endpoint.secret
+    client.force_login(sam)
+    client.post(reverse("admin:calls_webhookendpoint_changelist"),
+                {"action": "rotate_secret", "_selected_action": [endpoint.pk]})
+    endpoint.refresh_from_db()
+    new = endpoint.secret
+    assert new != old and new.startswith("whsec_") and endpoint.previous_secret == old
+    expires_in = (endpoint.rotation_overlap_until - timezone.now()).total_seconds()
+    assert 24 * 3600 - 60 < expires_in <= 24 * 3600
+    change_page = client.get(reverse("admin:calls_webhookendpoint_change", args=[endpoint.pk])).content.decode()
+    assert f"{old[:10]}… also signs every request until" in change_page and old not in change_page
+
+    # During the window: one t, a v1 by the new secret then one by the old; receivers on either verify.
+    delivery = _delivery(endpoint)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+    request = loopback.requests[-1]
+    header, body = request["headers"]["X-VoiceCRM-Signature"], request["body"]
+    assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}", header)
+    timestamp = int(header.split(",")[0][2:])
+    assert _signatures(header) == [hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+                                   for secret in (new, old)]
+    assert webhook_signature_verify(secret=new, header=header, body=body)
+    assert webhook_signature_verify(secret=old, header=header, body=body)
+
+    # After the window: only the new secret signs, and the sweep forgets the old one.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(rotation_overlap_until=timezone.now())
+    delivery = _delivery(endpoint)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+    request = loopback.requests[-1]
+    header, body = request["headers"]["X-VoiceCRM-Signature"], request["body"]
+    assert len(_signatures(header)) == 1
+    assert webhook_signature_verify(secret=new, header=header, body=body)
+    assert not webhook_signature_verify(secret=old, header=header, body=body)
+    webhook_sweep()
+    endpoint.refresh_from_db()
+    assert endpoint.previous_secret == "" and endpoint.rotation_overlap_until is None
+
+
+def test_rotating_twice_keeps_only_the_secret_just_replaced(settings):
+    endpoint = WebhookEndpoint.objects.create(name="r", url="https://hooks.example.com/x", events=ALL_EVENTS)
+    first = endpoint.secret
+    second = webhook_secret_rotate(endpoint=endpoint).secret
+    webhook_secret_rotate(endpoint=endpoint)
+    endpoint.refresh_from_db()
+    assert endpoint.signing_secrets(now=timezone.now()) == [endpoint.secret, second] and first not in (
+        endpoint.secret, endpoint.previous_secret)
+
+
+def test_no_export_contains_the_previous_secret(client, alice):
+    endpoint = WebhookEndpoint.objects.create(name="r", url="https://hooks.example.com/x", events=ALL_EVENTS)
+    webhook_secret_rotate(endpoint=endpoint)
+    text = b"".join(_export(client, alice, [endpoint]).streaming_content).decode()
+    assert endpoint.previous_secret not in text and endpoint.secret not in text
