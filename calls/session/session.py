@@ -31,7 +31,7 @@ from functools import lru_cache, partial
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from agents.engine import CallContext, DialogEngine, DialogReply
 from agents.models import AgentConfig
@@ -49,6 +49,7 @@ from calls.speech.synthesis import PhraseCache
 from calls.speech.vad import Endpointer, EndpointEvent
 from core.text import split_sentences
 
+from . import live
 from .heard import PlayedSentence, heard_text, speech_span
 from .playout import FRAME_S, Playout
 from .recording import Recorder
@@ -92,6 +93,45 @@ def session_warm_up(*, agents: Iterable[AgentConfig] = (), sample_rates: Iterabl
 
 def _close_connection() -> None:
     connection.close()  # looked up in the calling thread: this call's own connection
+
+
+# The call's thread keeps one connection for the whole call. Django never reopens a connection
+# the database dropped (a restart, a failover, pg_terminate_backend): every later query fails.
+# So it is checked (one SELECT 1) before a job that follows a pause or an error, reopened if
+# dead, and a job that is safe to repeat is retried once on a fresh connection.
+_DB_CHECK_AFTER_IDLE_S = 1.0
+_DB_LOST = (OperationalError, InterfaceError)
+
+
+class _CallDb:
+    """Runs jobs in the call's thread (every method here runs in that thread only)."""
+
+    def __init__(self) -> None:
+        self.last_used = 0.0
+
+    def run(self, fn, args, kwargs, retry: bool):
+        self._reopen_if_dead()
+        try:
+            return fn(*args, **kwargs)
+        except _DB_LOST:
+            if connection.in_atomic_block:
+                raise
+            connection.close()  # the next job (or the retry) opens a fresh one
+            if not retry:
+                raise
+            logger.warning("database connection lost; retrying %s once", getattr(fn, "__name__", fn))
+            return fn(*args, **kwargs)
+        finally:
+            self.last_used = time.monotonic()
+
+    def _reopen_if_dead(self) -> None:
+        if connection.connection is None or connection.in_atomic_block:
+            return
+        if connection.errors_occurred or time.monotonic() - self.last_used >= _DB_CHECK_AFTER_IDLE_S:
+            if not connection.is_usable():
+                logger.warning("database connection lost; reopening it")
+                connection.close()
+            connection.errors_occurred = False
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -215,6 +255,8 @@ class VoiceSession:
     BARGE_IN_RANGE_DB = 25.0  # voiced frames this far below the utterance's peak are a tail, not speech
     MAX_INBOUND_FRAMES = 250  # 5 s of input waiting for the loop: beyond that, frames are dropped
     SHUTDOWN_WAIT_S = 15.0  # for the last STT / dialog step when the call drops mid-turn
+    # Said when the server must end the call (SIGTERM: live.drain); a fixed phrase, so cached.
+    SHUTDOWN_GOODBYE = "I'm sorry, we have to end this call now. Please call back in a moment."
 
     def __init__(
         self,
@@ -271,10 +313,16 @@ class VoiceSession:
         self._dtmf = ""
         self._dtmf_at = 0.0
         self._intent = ""
-        self._fixed = set(fixed_phrases(agent))
+        self._fixed = set(fixed_phrases(agent)) | set(split_sentences(self.SHUTDOWN_GOODBYE))
         self._fillers = itertools.cycle(self.FILLERS)
         self._playout: Playout | None = None
         self._db_pool: ThreadPoolExecutor | None = None
+        self._call_db = _CallDb()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beating: int | None = None  # the call id this process stamps
+        self._spooled = (0, 0)  # bytes of each recording track already in the call's spool
+        self._spool_at = 0.0
+        self._spool_task: asyncio.Future | None = None
 
     # --- What transports call --------------------------------------------------------------
 
@@ -321,6 +369,25 @@ class VoiceSession:
             return
         reply.client_voice_to_voice_ms = max(0, int(ms))
 
+    def end_politely(self, reason: str = "server_shutdown") -> None:
+        """The server must end the call (shutdown): say SHUTDOWN_GOODBYE, then end and finalize
+        it with `reason`. Callable from any thread; a goodbye already playing is left to end it."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self.end_politely, reason)
+                return
+        if self._ending or self._goodbye:
+            return
+        if self._playout is None or self.ctx is None:
+            self._end(reason)  # nothing said yet: nothing to interrupt
+            return
+        self._say_goodbye(self.SHUTDOWN_GOODBYE, reason)
+
     # --- Lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> SessionSummary:
@@ -329,6 +396,7 @@ class VoiceSession:
             raise RuntimeError("a VoiceSession runs once")
         self._started = True
         self._loop = asyncio.get_running_loop()
+        live.register(self)
         self._t0 = self._caller_quiet_since = self._agent_done_at = time.monotonic()
         self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-call")
         self._playout = Playout(self._send_frame, rate=self.out_rate)
@@ -341,6 +409,8 @@ class VoiceSession:
                 logger.exception("voice session could not create its Call")
                 self._end("error")
                 raise
+            self._beating = self.call.pk
+            live.heartbeat_add(self.call.pk)
             self.ctx = CallContext(agent=self.agent, call_id=self.call.pk, caller_number=self.caller_number,
                                    customer_id=self.call.customer_id, recorder=CallRecorderService(self.call))
             background = [
@@ -359,7 +429,12 @@ class VoiceSession:
             self._failed = True
             self._end("error")
         finally:
-            finalized = await self._close(background)
+            try:
+                finalized = await self._close(background)
+            finally:
+                if self._beating is not None:
+                    live.heartbeat_remove(self._beating)
+                live.unregister(self)
         return SessionSummary(self.call.pk if self.call else None, self._end_reason or "", finalized, self.stats)
 
     def _open_call(self) -> Call:
@@ -420,12 +495,15 @@ class VoiceSession:
             task.cancel()
         # 4. Persist: queued writes first, then the recording, then the one finalization.
         await self._wait(self._writes, 30.0, cancel=False)
+        if self._spool_task is not None:
+            await self._wait({self._spool_task}, 10.0, cancel=False)
         self._closed = True  # anything later (a stale speculative STT failing) is not written
         finalized = False
         if self.call is not None and self._db_pool is not None:
             status = Call.Status.FAILED if self._failed else Call.Status.COMPLETED
             try:
-                finalized = await self._db(self._persist_end, status, reason)
+                # Safe to repeat: call_finalize ends the call once, the recording replaces itself.
+                finalized = await self._db(self._persist_end, status, reason, retry=True)
             except Exception:
                 logger.exception("could not finalize call %s", self.call.pk)
         if self._db_pool is not None:
@@ -442,7 +520,9 @@ class VoiceSession:
                 services.call_attach_recording(call=self.call, wav_bytes=self.recorder.stereo_wav())
             except Exception:
                 logger.exception("could not store the recording of call %s", self.call.pk)
-        return services.call_finalize(call_id=self.call.pk, status=status, end_reason=reason, intent=self._intent)
+        finalized = services.call_finalize(call_id=self.call.pk, status=status, end_reason=reason, intent=self._intent)
+        services.call_recording_spool_discard(call=self.call)  # the full recording is stored
+        return finalized
 
     @staticmethod
     async def _wait(tasks, timeout: float, *, cancel: bool = True) -> None:
@@ -458,8 +538,10 @@ class VoiceSession:
 
     # --- Threads: ORM + dialog in this call's thread --------------------------------------------
 
-    async def _db(self, fn, *args, **kwargs):
-        return await self._loop.run_in_executor(self._db_pool, partial(fn, *args, **kwargs))
+    async def _db(self, fn, *args, retry: bool = False, **kwargs):
+        """Run `fn` in this call's thread; `retry`: it is safe to run twice (retried once if the
+        database connection turns out to be lost)."""
+        return await self._loop.run_in_executor(self._db_pool, partial(self._call_db.run, fn, args, kwargs, retry))
 
     def _write(self, fn, **kwargs) -> None:
         """Fire-and-forget write, in order with every other write of this call."""
@@ -1052,9 +1134,11 @@ class VoiceSession:
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if now - self._spool_at >= settings.CALL_HEARTBEAT_SECONDS and not self._ending:
+                self._spool_recording(now)
             if self._ending or self._goodbye:
                 continue
-            now = time.monotonic()
             if now - self._t0 >= self.agent.max_call_seconds:
                 self._say_goodbye(self.TIME_LIMIT_GOODBYE, "max_duration")
                 continue
@@ -1068,6 +1152,24 @@ class VoiceSession:
             elif min(caller_quiet, now - self._agent_done_at) >= self.agent.silence_reprompt_seconds:
                 self.stats.reprompts += 1
                 self._begin_reply("reprompt")
+
+    def _spool_recording(self, now: float) -> None:
+        """Append the recording's newest audio to the call's spool (a file per side), so a call
+        lost with its process still gets the recording up to here (calls/sweeps.py)."""
+        if self.call is None or (self._spool_task is not None and not self._spool_task.done()):
+            return
+        self._spool_at = now
+        caller, agent = self.recorder.caller, self.recorder.agent
+        (caller_pcm, caller_end), (agent_pcm, agent_end) = _track_since(caller, self._spooled[0]), \
+            _track_since(agent, self._spooled[1])
+        if not caller_pcm and not agent_pcm:
+            return
+        self._spooled = (caller_end, agent_end)
+        self._spool_task = asyncio.ensure_future(asyncio.to_thread(
+            services.call_recording_spool_append, call=self.call, caller=caller_pcm, caller_rate=caller.rate,
+            agent=agent_pcm, agent_rate=agent.rate))
+        self._spool_task.add_done_callback(lambda f: f.cancelled() or f.exception() is None
+                                           or logger.warning("recording spool failed: %s", f.exception()))
 
     def _say_goodbye(self, text: str, reason: str) -> None:
         self._goodbye = True
@@ -1089,3 +1191,12 @@ class VoiceSession:
             future = asyncio.ensure_future(executor.run_cpu(cache.warm, missing, voice=voice, rate=rate))
             future.add_done_callback(lambda f: f.cancelled() or f.exception() is None
                                      or logger.warning("phrase warm-up failed: %s", f.exception()))
+
+
+def _track_since(track, offset: int) -> tuple[bytes, int]:
+    """A recording track's PCM from byte `offset` to its current end, and that end."""
+    if hasattr(track, "read"):  # tracks that spool to a temporary file
+        end = len(track)
+        return track.read(offset, end - offset), end
+    pcm = track.pcm
+    return pcm[offset:], len(pcm)

@@ -15,6 +15,7 @@ from agents.registry import get_dialog_engine
 from calls.models import Call
 from calls.recorder import CallRecorderService
 from calls.services import call_finalize, call_start, turn_record
+from calls.session import live
 
 # A chat message longer than this is cut before it reaches the engine and the database.
 MAX_MESSAGE_CHARS = 5000
@@ -52,6 +53,7 @@ class TextSession:
         if self.ended:
             return
         self.ended = True
+        live.heartbeat_remove(self.call_id)
         call_finalize(call_id=self.call_id, end_reason=end_reason, intent=intent or self.ctx.state.get("intent", ""))
 
 
@@ -61,6 +63,9 @@ def text_session_open(*, agent_slug: str, caller_number: str = "", engine: Dialo
     if agent is None:
         return None
     call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number=caller_number[:64])
+    # Stamped by this process while the chat is open (a chat may sit idle between messages);
+    # if the process dies, the sweep finalizes it (calls/sweeps.py).
+    live.heartbeat_add(call.pk)
     ctx = CallContext(agent=agent, call_id=call.pk, caller_number=caller_number[:64], recorder=CallRecorderService(call))
     return TextSession(call_id=call.pk, ctx=ctx, engine=engine or get_dialog_engine())
 
