@@ -1,11 +1,14 @@
 """Call recordings: only signed-in staff with calls.view_call hear them, with byte ranges for seeking."""
 
+import importlib
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.files.base import ContentFile
-from django.urls import reverse
+from django.urls import clear_url_caches, reverse
 from rest_framework.authtoken.models import Token
 
+import voicecrm.urls
 from calls.models import Call
 
 pytestmark = pytest.mark.django_db
@@ -104,11 +107,23 @@ def test_the_proxy_can_send_the_file(client, charlie, recorded_call, settings):
     assert "X-Accel-Redirect" not in client.get(_url(recorded_call))  # the check comes first
 
 
-def test_no_public_url_serves_the_file(client, charlie, recorded_call, settings):
-    # Tests run with DEBUG on, where a static(MEDIA_URL) route used to serve every recording to anyone.
-    assert client.get("/" + settings.MEDIA_URL + recorded_call.recording.name).status_code == 404
+@pytest.fixture
+def debug_urls(settings):
+    """The URLs as `runserver` with DEBUG=1 builds them (the test run turns DEBUG off before loading them)."""
+    settings.DEBUG = True
+    importlib.reload(voicecrm.urls)
+    clear_url_caches()
+    yield
+    settings.DEBUG = False
+    importlib.reload(voicecrm.urls)
+    clear_url_caches()
+
+
+def test_no_public_url_serves_the_file(client, charlie, recorded_call, debug_urls):
+    # With DEBUG on, a static(MEDIA_URL) route used to serve every recording to anyone.
+    assert client.get(recorded_call.recording.url).status_code == 404
     client.force_login(charlie)
-    assert client.get("/" + settings.MEDIA_URL + recorded_call.recording.name).status_code == 404
+    assert client.get(recorded_call.recording.url).status_code == 404
 
 
 def test_the_api_and_the_admin_point_at_the_checked_view(client, charlie, recorded_call):
