@@ -11,7 +11,9 @@ admin.site.index_title = "Supervisor console"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard"), name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", views.healthz, name="healthz"),  # readiness, as /healthz/ready
+    path("healthz/live", views.healthz_live, name="healthz-live"),
+    path("healthz/ready", views.healthz, name="healthz-ready"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/panels/", views.dashboard_panels, name="dashboard-panels"),
     path("widget/demo/", widget_views.widget_demo, name="widget-demo"),
