@@ -1,27 +1,81 @@
-"""The REST API: one router for every app (token or session auth, role permissions)."""
+"""The REST API: one router for every app (expiring hashed tokens, role permissions, validated input)."""
 
-from rest_framework import mixins, routers, viewsets
+from django import forms
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.urls import path
+from django_filters import rest_framework as filters
+from knox import views as knox_views
+from rest_framework import mixins, routers, status, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.permissions import AllowAny
+from rest_framework.views import exception_handler
 
 from calls.models import Call
 from calls.serializers import CallDetailSerializer, CallSerializer
+from core.phones import normalize_phone
 from customers.models import Appointment, Customer, Order, Service
 from customers.serializers import AppointmentSerializer, CustomerSerializer, OrderSerializer, ServiceSerializer
 from tickets.models import Ticket
 from tickets.serializers import TicketSerializer
 from tickets.services import ticket_create, ticket_update
+from voicecrm.api_permissions import RoleWritableFieldsMixin
+
+# --- Query parameters: a FilterSet per list, so a bad value is a 400 naming the parameter ----------
+# (A raw .filter() turned "abc" for an id, an unparsable phone or a NUL byte into a 500.)
 
 
-class CustomerViewSet(viewsets.ModelViewSet):
+class PhoneFormField(forms.CharField):
+    """Reads a phone number in any format into E.164, as Customer.phone stores it."""
+
+    def to_python(self, value):
+        return normalize_phone(super().to_python(value))
+
+
+class PhoneFilter(filters.CharFilter):
+    field_class = PhoneFormField
+
+
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number in PostgreSQL's bigint range (NumberFilter alone takes decimals)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
+class CustomerFilter(filters.FilterSet):
+    phone = PhoneFilter()
+    account_number = filters.CharFilter()
+
+    class Meta:
+        model = Customer
+        fields = ["phone", "account_number"]
+
+
+class CallFilter(filters.FilterSet):
+    customer = IdFilter(field_name="customer")
+
+    class Meta:
+        model = Call
+        # status and channel are choices (an unknown value is a 400); intent is free text.
+        fields = ["status", "channel", "intent", "customer"]
+
+
+# --- Viewsets ------------------------------------------------------------------------------------
+
+
+class CustomerViewSet(RoleWritableFieldsMixin, viewsets.ModelViewSet):
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if phone := self.request.query_params.get("phone"):
-            queryset = queryset.filter(phone=phone)
-        if account := self.request.query_params.get("account_number"):
-            queryset = queryset.filter(account_number=account)
-        return queryset
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = CustomerFilter
+    # An Agent keeps contact details and notes up to date; the account number, plan, status and
+    # balance are the Supervisor's (identifiers callers verify with, and money).
+    role_writable_fields = {"Agent": ["first_name", "last_name", "phone", "email", "company", "postcode", "notes"]}
 
 
 class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -42,6 +96,8 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
 class CallViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "public_id"
     queryset = Call.objects.select_related("agent")
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = CallFilter
 
     def get_serializer_class(self):
         return CallDetailSerializer if self.action == "retrieve" else CallSerializer
@@ -50,17 +106,16 @@ class CallViewSet(viewsets.ReadOnlyModelViewSet):
         queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("turns", "events", "information")
-        for param in ("status", "channel", "intent", "customer"):
-            if value := self.request.query_params.get(param):
-                queryset = queryset.filter(**{param: value})
         return queryset
 
 
 class TicketViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    RoleWritableFieldsMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
 ):
     queryset = Ticket.objects.prefetch_related("comments")
     serializer_class = TicketSerializer
+    # Agents work tickets end to end; the due times and stamps are the services' (read-only fields).
+    role_writable_fields = {"Agent": ["customer", "category", "subject", "description", "priority", "status", "assignee"]}
 
     # The services own due times, resolution stamps and the ticket.created event: the serializer
     # only validates, and its save() is never called.
@@ -71,6 +126,46 @@ class TicketViewSet(
         serializer.instance = ticket_update(ticket=serializer.instance, **serializer.validated_data)
 
 
+# --- Tokens ----------------------------------------------------------------------------------------
+
+
+class TokenLoginView(knox_views.LoginView):
+    """POST username and password, get a token that expires (REST_KNOX["TOKEN_TTL"]); only its digest is stored.
+
+    The credentials are the only authentication here (no session, so no CSRF), and the view has the
+    strict `api_login` throttle scope on top of the anonymous rate: password guessing is slowed per IP.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_scope = "api_login"
+
+    def post(self, request, format=None):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        request.user = serializer.validated_data["user"]
+        return super().post(request, format=format)
+
+
+# --- Errors ----------------------------------------------------------------------------------------
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    default_code = "payload_too_large"
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus Django's request-size errors as JSON: a 413 for a body over the limit
+    (Django itself answers an HTML 400), a 400 for too many form fields or files."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        exc = ParseError(str(exc))
+    return exception_handler(exc, context)
+
+
 router = routers.DefaultRouter()
 router.register("customers", CustomerViewSet)
 router.register("services", ServiceViewSet)
@@ -79,4 +174,9 @@ router.register("orders", OrderViewSet)
 router.register("calls", CallViewSet)
 router.register("tickets", TicketViewSet)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("auth/login/", TokenLoginView.as_view(), name="api-login"),
+    path("auth/logout/", knox_views.LogoutView.as_view(), name="api-logout"),
+    path("auth/logoutall/", knox_views.LogoutAllView.as_view(), name="api-logout-all"),
+    *router.urls,
+]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from agents.engine import CallContext
@@ -52,7 +52,7 @@ def test_the_admin(client, bob, policies, endpoint, django_capture_on_commit_cal
 
 def test_the_api(bob, policies, endpoint, django_capture_on_commit_callbacks):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=bob)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=bob)[1]}")
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post("/api/tickets/", {"subject": "Router dead"}, format="json")
     assert response.status_code == 201 and len(callbacks) == 1
