@@ -18,10 +18,10 @@ class KnowledgeInline(admin.TabularInline):
 @admin.register(AgentConfig)
 class AgentConfigAdmin(CrmModelAdmin):
     list_display = [
-        "name", "slug", "scenario", "language", "voice", "endpointing_silence_ms", "active", "version", "updated_at",
-        "try_widget",
+        "name", "slug", "scenario", "language", "voice", "endpointing_silence_ms", "trust_caller_id", "active", "version",
+        "updated_at", "try_widget",
     ]
-    list_filter = ["scenario", "active", "language"]
+    list_filter = ["scenario", "active", "language", "trust_caller_id"]
     search_fields = ["name", "slug", "greeting", "persona"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["version", "created_at", "updated_at", "try_widget"]
@@ -34,6 +34,9 @@ class AgentConfigAdmin(CrmModelAdmin):
             ("silence_reprompt_seconds", "silence_hangup_seconds"), "max_call_seconds",
         ]}),
         ("Behaviour", {"fields": ["enabled_tools", "flow", "escalation_rules", "transfer_target"]}),
+        ("Caller identity", {"fields": ["trust_caller_id"], "description": (
+            "Caller ID can be spoofed. Leave this off unless every route to this agent is a phone line whose caller "
+            "ID you trust: off, a number match only identifies the caller, who verifies before anything private.")}),
         ("Post-call extraction", {"fields": ["extraction_schema"]}),
     ]
 

@@ -30,7 +30,7 @@ from agents.nlu.intents import IntentRecognizer, IntentResult
 from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
 from agents.tools import identity, tool_run
-from agents.tools.base import agent_verifies_callers
+from agents.tools.base import agent_verifies_callers, caller_verified, identity_mark_verified
 from core.conditions import OPERATORS, condition_holds
 from core.phones import phone_or_none
 from core.text import split_sentences
@@ -170,7 +170,7 @@ class _Turn:
         self._intent = None
         self._entities: dict[str, Any] = {}
         self._customer: dict | None = None
-        self._customer_id: int | None = None
+        self._customer_id: tuple | None = None
 
     # -- understanding -------------------------------------------------------------------------
     @property
@@ -190,11 +190,19 @@ class _Turn:
 
     # -- namespace and templates ---------------------------------------------------------------
     def customer(self) -> dict:
-        if self._customer is None or self._customer_id != self.ctx.customer_id:
-            self._customer_id = self.ctx.customer_id
+        """The caller's record for templates: only whether there is one until the caller is verified,
+        so no flow can say a name that came from an account number or a caller ID."""
+        key = (self.ctx.customer_id, caller_verified(self.ctx))
+        if self._customer is None or self._customer_id != key:
+            self._customer_id = key
             row = customer_get(customer_id=self.ctx.customer_id)
-            self._customer = {"id": row.pk, "first_name": row.first_name, "last_name": row.last_name,
-                              "full_name": f"{row.first_name} {row.last_name}".strip()} if row else {}
+            if row is None:
+                self._customer = {}
+            elif not key[1]:
+                self._customer = {"id": row.pk}
+            else:
+                self._customer = {"id": row.pk, "first_name": row.first_name, "last_name": row.last_name,
+                                  "full_name": f"{row.first_name} {row.last_name}".strip()}
         return self._customer
 
     def namespace(self) -> dict:
@@ -253,7 +261,7 @@ class _Turn:
         if not self.ctx.customer_id:
             return False
         if requires == "verified" or (requires == "account" and agent_verifies_callers(self.ctx)):
-            return bool(identity(self.ctx).get("verified"))
+            return caller_verified(self.ctx)
         return True
 
     def goto(self, name: str | None) -> None:
@@ -497,9 +505,10 @@ class DeterministicEngine(DialogEngine):
     @transaction.atomic
     def start(self, ctx: CallContext) -> DialogReply:
         turn = _Turn(ctx)
-        known = self.caller_id_lookup(ctx)
+        self.caller_id_lookup(ctx)
         flow = turn.flow
-        if known:
+        # Greeting by name says who the number belongs to: only to a caller the agent trusts.
+        if caller_verified(ctx):
             turn.say(flow.get("greeting_known") or "Hi {customer.first_name}. {agent.greeting}")
         else:
             turn.say(flow.get("greeting") or "{agent.greeting}")
@@ -523,7 +532,11 @@ class DeterministicEngine(DialogEngine):
 
     @staticmethod
     def caller_id_lookup(ctx: CallContext) -> bool:
-        """Match the caller ID to a customer before the greeting; True when one is found."""
+        """Match the caller ID to a customer before the greeting; True when one is found.
+
+        Caller ID can be spoofed, so a match only identifies the caller, unless the agent trusts
+        caller ID (AgentConfig.trust_caller_id), when it verifies them too.
+        """
         if ctx.customer_id:
             identity(ctx)
             return True
@@ -532,8 +545,10 @@ class DeterministicEngine(DialogEngine):
         if customer is None:
             return False
         ident = identity(ctx)
-        ident.update(customer_id=customer.pk, verified=False, method="caller_id")
+        ident.update(customer_id=customer.pk, verified=False, method="caller_id", locked=customer.verification_locked())
         ctx.customer_id = customer.pk
         ctx.recorder.customer_identified(customer_id=customer.pk, method="caller_id")
         ctx.recorder.event(kind="action", name="caller_id_match", payload={"customer_id": customer.pk, "phone": phone})
+        if getattr(ctx.agent, "trust_caller_id", False):
+            identity_mark_verified(ctx, method="caller_id")
         return True

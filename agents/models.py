@@ -1,8 +1,15 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
 
-from agents.validators import validate_extraction_schema, validate_flow, validate_rule_list, validate_string_list
+from agents.validators import (
+    agent_identity_errors,
+    validate_extraction_schema,
+    validate_flow,
+    validate_rule_list,
+    validate_string_list,
+)
 
 
 class AgentConfig(models.Model):
@@ -52,6 +59,14 @@ class AgentConfig(models.Model):
         help_text='e.g. [{"when": {"injury_status": ["minor", "serious"]}, "action": "urgent_ticket"}]',
     )
     transfer_target = models.CharField(max_length=64, blank=True, help_text="Phone number or SIP URI for transfers.")
+    trust_caller_id = models.BooleanField(
+        default=False,
+        help_text=(
+            "Treat a caller whose phone number matches a customer's as that customer, verified, and greet them by "
+            "name. Faster for callers, but caller ID can be spoofed: anyone who fakes a customer's number gets their "
+            "account. Off: a caller ID match only identifies the caller, who still verifies before anything private."
+        ),
+    )
     active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -71,6 +86,10 @@ class AgentConfig(models.Model):
         validate_string_list(self.enabled_tools)
         validate_rule_list(self.escalation_rules)
         validate_flow(self.flow)
+        # Nor may any save turn off verification for tools that need it (the tools are a public API).
+        errors = self.identity_errors()
+        if errors:
+            raise ValidationError(errors)
         if self._state.adding:
             super().save(*args, **kwargs)
             return
@@ -81,6 +100,16 @@ class AgentConfig(models.Model):
             kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
         super().save(*args, **kwargs)
         self.refresh_from_db(fields=["version"])
+
+    def identity_errors(self) -> list[str]:
+        return agent_identity_errors(enabled_tools=self.enabled_tools or [], flow=self.flow or {}, scenario=self.scenario,
+                                     trust_caller_id=self.trust_caller_id)
+
+    def clean(self) -> None:
+        if isinstance(self.enabled_tools, list) and isinstance(self.flow, dict):
+            errors = self.identity_errors()
+            if errors:
+                raise ValidationError({"enabled_tools": errors})
 
 
 class KnowledgeEntry(models.Model):

@@ -227,3 +227,28 @@ def validate_flow(value: Any) -> None:
     errors = flow_errors(value)
     if errors:
         raise ValidationError(["Flow: " + e for e in errors[:20]])
+
+
+# --- who may use which tools (docs/security.md, "The agent is a public API") ---------------------
+
+def agent_identity_errors(*, enabled_tools: list[str], flow: dict, scenario: str, trust_caller_id: bool = False) -> list[str]:
+    """Why an agent's tools and flow would let an unverified caller reach what needs a verified one;
+    [] when they do not. `flow` empty means the scenario's built-in flow."""
+    # Cycle: the tool registry and the built-in flows import agents.engine, which imports agents.models,
+    # which validates with this module.
+    from agents.flows import DEFAULT_FLOWS  # noqa: PLC0415
+    from agents.tools import REGISTRY  # noqa: PLC0415
+
+    guarded = sorted(name for name in enabled_tools if name in REGISTRY and REGISTRY[name].requires == "verified")
+    if not guarded:
+        return []
+    effective = flow if isinstance(flow, dict) and flow.get("steps") else DEFAULT_FLOWS.get(scenario, {})
+    identity = effective.get("identity") if isinstance(effective.get("identity"), dict) else {}
+    errors = []
+    if identity.get("require_verification") is False:
+        errors.append(f"{', '.join(guarded)} need a verified caller: remove \"require_verification\": false from "
+                      "the flow's identity, or disable those tools.")
+    if "verify_customer" not in enabled_tools and not trust_caller_id:
+        errors.append(f"{', '.join(guarded)} need a verified caller: enable verify_customer so existing customers "
+                      "can verify.")
+    return errors

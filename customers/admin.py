@@ -1,9 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 from import_export.admin import ImportMixin
 
 from core.admin import CrmModelAdmin, ReadOnlyInline
 from customers.models import Appointment, Customer, OpeningHours, Order, Service
 from customers.resources import CustomerResource
+from customers.services import customer_verification_unlock
 
 
 class AppointmentInline(ReadOnlyInline):
@@ -25,8 +27,10 @@ class CustomerAdmin(ImportMixin, CrmModelAdmin):
     list_display = ["account_number", "full_name", "phone", "email", "company", "plan", "balance", "status"]
     list_filter = ["status", "plan", "created_at"]
     search_fields = ["account_number", "first_name", "last_name", "phone", "email", "company", "postcode"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "verification_failures", "verification_failed_at",
+                       "verification_locked_until", "verification_state"]
     date_hierarchy = "created_at"
+    actions = [*CrmModelAdmin.actions, "clear_verification_lockout"]
     # The apps above add their own timelines, columns and annotations (calls/admin.py,
     # tickets/admin.py), so this app needs to know nothing of them.
     inlines = [AppointmentInline, OrderInline]
@@ -34,12 +38,36 @@ class CustomerAdmin(ImportMixin, CrmModelAdmin):
     fieldsets = [
         (None, {"fields": ["account_number", ("first_name", "last_name"), ("phone", "email"), "company"]}),
         ("Account", {"fields": [("plan", "status"), "balance", "notes"]}),
-        ("Identity verification", {"fields": [("date_of_birth", "postcode")]}),
+        ("Identity verification", {"fields": [
+            ("date_of_birth", "postcode"), "verification_state",
+            ("verification_failures", "verification_failed_at", "verification_locked_until"),
+        ]}),
         ("History", {"fields": [("created_at", "updated_at")]}),
     ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(**self.annotations)
+
+    @admin.display(description="Verification")
+    def verification_state(self, obj: Customer) -> str:
+        if obj.verification_locked():
+            return f"Locked until {timezone.localtime(obj.verification_locked_until):%Y-%m-%d %H:%M} after " \
+                   f"{obj.verification_failures} failed attempts"
+        if obj.verification_failures:
+            return f"{obj.verification_failures} recent failed attempt(s)"
+        return "No recent failures"
+
+    @admin.action(description="Clear verification lockout (after checking who is calling)")
+    def clear_verification_lockout(self, request, queryset) -> None:
+        for customer in queryset:
+            customer_verification_unlock(customer=customer)
+        self.message_user(request, f"Cleared verification for {queryset.count()} customer(s).", messages.SUCCESS)
+
+    def has_import_permission(self, request) -> bool:
+        # django-import-export lets any staff member import unless told otherwise. An import
+        # creates customers, and updates them too when the resource matches rows by id fields.
+        updates = any(resource._meta.import_id_fields for resource in self.resource_classes)
+        return self.has_add_permission(request) and (not updates or self.has_change_permission(request))
 
 
 class OpeningHoursInline(admin.TabularInline):

@@ -51,6 +51,12 @@ class Customer(models.Model):
     # Identity verification facts asked on the phone.
     date_of_birth = models.DateField(null=True, blank=True)
     postcode = models.CharField(max_length=12, blank=True)
+    # Failed verifications, counted across calls and channels (customers.services.customer_verify):
+    # the count that reaches settings.VERIFICATION_MAX_FAILURES locks verification until
+    # `verification_locked_until`.
+    verification_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    verification_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verification_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -74,6 +80,9 @@ class Customer(models.Model):
 
     def clean(self) -> None:
         self.postcode = self.postcode.strip().upper()
+
+    def verification_locked(self, now: dt.datetime | None = None) -> bool:
+        return self.verification_locked_until is not None and self.verification_locked_until > (now or timezone.now())
 
 
 class Service(models.Model):

@@ -4,6 +4,7 @@ decision whether a caller is who they say they are."""
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -107,35 +108,19 @@ def customer_create(
     return customer
 
 
-# Verification failures allowed on one call before verification is locked for the rest of it.
-MAX_VERIFICATION_ATTEMPTS = 3
-
-
 @dataclass(frozen=True)
 class Verification:
     verified: bool
-    attempts: int  # failures so far on this call, this attempt included
+    failures: int  # failed verifications counted on the customer, this attempt included
     attempts_left: int
-    locked: bool  # no attempts left: the caller cannot be verified on this call any more
+    locked: bool  # verification is locked for this customer, on every call, until `locked_until`
+    locked_until: dt.datetime | None = None
+    # This attempt started the lockout: exactly one attempt per lockout window gets True, so
+    # whatever follows a lockout (the ticket) happens once per window, however many calls fail.
+    lock_started: bool = False
 
 
-def customer_verify(
-    *,
-    customer: Customer,
-    date_of_birth: str | None = None,
-    postcode: str | None = None,
-    last_name: str | None = None,
-    attempts: int = 0,
-    max_attempts: int = MAX_VERIFICATION_ATTEMPTS,
-) -> Verification:
-    """Check what the caller said against the record; every fact given must match.
-
-    `date_of_birth` is YYYY-MM-DD; postcodes are compared without spaces or case, last names
-    without case. `attempts` is the failures earlier on the same call: a failure counts one
-    more, and the one that reaches `max_attempts` locks verification.
-    """
-    if date_of_birth is None and postcode is None and last_name is None:
-        raise ValueError("customer_verify() needs at least one fact to check")
+def _facts_match(customer: Customer, *, date_of_birth: str | None, postcode: str | None, last_name: str | None) -> bool:
     checks = []
     if date_of_birth is not None:
         checks.append(customer.date_of_birth is not None and customer.date_of_birth.isoformat() == date_of_birth)
@@ -143,8 +128,60 @@ def customer_verify(
         checks.append(bool(customer.postcode) and customer.postcode.replace(" ", "").upper() == postcode.replace(" ", "").upper())
     if last_name is not None:
         checks.append(bool(customer.last_name) and customer.last_name.lower() == last_name.strip().lower())
-    if all(checks):
-        return Verification(verified=True, attempts=attempts, attempts_left=max(0, max_attempts - attempts), locked=False)
-    attempts += 1
-    left = max(0, max_attempts - attempts)
-    return Verification(verified=False, attempts=attempts, attempts_left=left, locked=not left)
+    return all(checks)
+
+
+@transaction.atomic
+def customer_verify(
+    *,
+    customer: Customer,
+    date_of_birth: str | None = None,
+    postcode: str | None = None,
+    last_name: str | None = None,
+    max_failures: int | None = None,
+) -> Verification:
+    """Check what the caller said against the record; every fact given must match.
+
+    `date_of_birth` is YYYY-MM-DD; postcodes are compared without spaces or case, last names
+    without case. Failures are counted on the customer, whatever the call or channel: the one
+    that reaches `max_failures` (default settings.VERIFICATION_MAX_FAILURES) locks verification
+    for settings.VERIFICATION_LOCKOUT_MINUTES, and while it is locked nothing is checked, not even
+    the right answer. Failures older than the lockout window are forgotten; a success clears them.
+    """
+    if date_of_birth is None and postcode is None and last_name is None:
+        raise ValueError("customer_verify() needs at least one fact to check")
+    limit = max(1, min(max_failures or settings.VERIFICATION_MAX_FAILURES, settings.VERIFICATION_MAX_FAILURES))
+    window = dt.timedelta(minutes=settings.VERIFICATION_LOCKOUT_MINUTES)
+    now = timezone.now()
+    # The row lock: two calls guessing for the same customer at once are counted one after the
+    # other, so neither gets a guess beyond the limit.
+    row = Customer.objects.select_for_update().get(pk=customer.pk)
+    if row.verification_locked(now):
+        return Verification(verified=False, failures=row.verification_failures, attempts_left=0, locked=True,
+                            locked_until=row.verification_locked_until)
+    failures = row.verification_failures
+    if row.verification_locked_until is not None or (row.verification_failed_at and row.verification_failed_at <= now - window):
+        failures = 0  # the lockout is over, or the last failure is too old to count
+    if _facts_match(row, date_of_birth=date_of_birth, postcode=postcode, last_name=last_name):
+        fields = {"verification_failures": 0, "verification_failed_at": None, "verification_locked_until": None}
+        locked_until = None
+        verified = True
+    else:
+        failures += 1
+        locked_until = now + window if failures >= limit else None
+        fields = {"verification_failures": failures, "verification_failed_at": now, "verification_locked_until": locked_until}
+        verified = False
+    # update(), not save(): updated_at says when the record changed, and a caller ID lookup
+    # prefers the most recently updated record, which a guess must not change.
+    Customer.objects.filter(pk=row.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    return Verification(verified=verified, failures=failures, attempts_left=max(0, limit - failures),
+                        locked=locked_until is not None, locked_until=locked_until, lock_started=locked_until is not None)
+
+
+def customer_verification_unlock(*, customer: Customer) -> None:
+    """Clear the failed verifications and any lockout (staff, once they have checked who is calling)."""
+    Customer.objects.filter(pk=customer.pk).update(
+        verification_failures=0, verification_failed_at=None, verification_locked_until=None)
+    customer.verification_failures, customer.verification_failed_at, customer.verification_locked_until = 0, None, None

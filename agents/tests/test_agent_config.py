@@ -1,6 +1,9 @@
+import copy
+
 import pytest
 from django.core.exceptions import ValidationError
 
+from agents.flows import default_flow
 from agents.models import AgentConfig
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +55,44 @@ def test_enum_and_boolean_fields_are_accepted():
         "required": ["status"],
     })
     assert agent.pk
+
+
+def reception_without_verification() -> dict:
+    flow = copy.deepcopy(default_flow("reception"))
+    flow["identity"]["require_verification"] = False
+    return flow
+
+
+def test_account_tools_with_verification_turned_off_cannot_be_saved():
+    tools = ["find_customer", "verify_customer", "get_orders", "cancel_appointment"]
+    with pytest.raises(ValidationError, match="need a verified caller"):
+        make_agent(scenario="reception", enabled_tools=tools, flow=reception_without_verification())
+    assert not AgentConfig.objects.exists()
+    agent = make_agent(scenario="reception", enabled_tools=tools, flow=default_flow("reception"))
+    # Nor by an edit, in the admin form (clean) or anywhere else (save).
+    agent.flow = reception_without_verification()
+    with pytest.raises(ValidationError) as error:
+        agent.full_clean()
+    assert "enabled_tools" in error.value.message_dict
+    with pytest.raises(ValidationError):
+        agent.save()
+    assert AgentConfig.objects.get(pk=agent.pk).flow == default_flow("reception")
+
+
+def test_verification_may_be_off_for_an_agent_without_account_tools():
+    flow = reception_without_verification()
+    agent = make_agent(scenario="reception", enabled_tools=["find_customer", "create_ticket", "share_information"], flow=flow)
+    agent.full_clean()
+    assert agent.pk
+
+
+def test_account_tools_need_a_way_to_verify():
+    with pytest.raises(ValidationError, match="enable verify_customer"):
+        make_agent(enabled_tools=["find_customer", "get_account_summary"])
+    # An agent that trusts caller ID verifies callers by their number.
+    assert make_agent(enabled_tools=["find_customer", "get_account_summary"], trust_caller_id=True).pk
+
+
+def test_trust_caller_id_is_off_by_default_and_explained():
+    field = AgentConfig._meta.get_field("trust_caller_id")
+    assert field.default is False and "spoofed" in field.help_text

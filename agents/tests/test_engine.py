@@ -58,15 +58,44 @@ def test_a_supervisor_flow_drives_the_conversation_without_code():
 
 def test_the_caller_id_is_looked_up_before_the_greeting_and_logged():
     customer = CustomerFactory(phone="+14155550123", first_name="Ada")
-    agent = AgentConfigFactory()
+    agent = AgentConfigFactory(greeting="Thanks for calling.")
     call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number="+14155550123")
     ctx = CallContext(agent=agent, call_id=call.pk, caller_number="(415) 555-0123", recorder=CallRecorderService(call))
     reply = DeterministicEngine().start(ctx)
-    assert reply.sentences[0] == "Hi Ada." and reply.customer_id == customer.pk
+    # Caller ID can be spoofed: the match identifies the caller, but the greeting says nothing of it.
+    assert reply.sentences[0] == "Thanks for calling." and "Ada" not in reply.text and reply.customer_id == customer.pk
     assert reply.state["identity"] == {"customer_id": customer.pk, "verified": False, "attempts": 0, "locked": False, "method": "caller_id"}
     call.refresh_from_db()
     assert call.customer == customer
     assert CallEvent.objects.filter(call=call, kind="action", name="caller_id_match").exists()
+    assert not CallEvent.objects.filter(call=call, name="customer_verified").exists()
+
+
+def test_an_agent_that_trusts_caller_id_verifies_and_greets_by_name():
+    customer = CustomerFactory(phone="+14155550125", first_name="Ada")
+    agent = AgentConfigFactory(greeting="Thanks for calling.", trust_caller_id=True)
+    call = call_start(channel=Call.Channel.TEXT, agent=agent, from_number="+14155550125")
+    ctx = CallContext(agent=agent, call_id=call.pk, caller_number="+14155550125", recorder=CallRecorderService(call))
+    reply = DeterministicEngine().start(ctx)
+    assert reply.sentences[0] == "Hi Ada." and reply.state["identity"]["verified"] is True
+    event = CallEvent.objects.get(call=call, name="customer_verified")
+    assert event.payload == {"customer_id": customer.pk, "method": "caller_id"}
+
+
+def test_no_template_says_the_customers_name_before_verification():
+    CustomerFactory(account_number="55123", first_name="Grace", date_of_birth="1985-05-05")
+    flow = {"start": "ask", "steps": {
+        "ask": {"type": "ask", "slot": "account_number", "entity": "account_number", "prompt": "Account?", "next": "find"},
+        "find": {"type": "tool", "tool": "find_customer", "args": {"account_number": "{slots.account_number}"}, "next": "hi"},
+        "hi": {"type": "ask", "slot": "dob", "entity": "date_of_birth", "prompt": "Hello {customer.first_name}, date of birth?",
+               "next": "verify"},
+        "verify": {"type": "tool", "tool": "verify_customer", "args": {"date_of_birth": "{slots.dob}"}, "next": "bye"},
+        "bye": {"type": "end", "say": "Thanks {customer.first_name}."},
+    }}
+    agent = AgentConfigFactory(flow=flow, greeting="Hi.")
+    _, replies = talk(agent, "55123", "5th of May 1985")
+    assert replies[1].text == "Hello , date of birth?" and "Grace" not in replies[1].text
+    assert replies[2].text == "Thanks Grace."
 
 
 def test_the_caller_id_match_is_reported_to_the_recorder():
@@ -76,6 +105,16 @@ def test_the_caller_id_match_is_reported_to_the_recorder():
     assert reply.customer_id == customer.pk
     assert recorder.customers == [(customer.pk, "caller_id")]
     assert recorder.events == [("action", "caller_id_match", {"customer_id": customer.pk, "phone": "+14155550124"})]
+
+
+def test_verification_is_required_unless_the_flow_says_otherwise():
+    from agents.tools.base import agent_verifies_callers
+
+    # Even an agent without verify_customer: the default is on.
+    agent = AgentConfigFactory.build(enabled_tools=["find_customer"], flow={})
+    assert agent_verifies_callers(CallContext(agent=agent))
+    agent.flow = {"identity": {"require_verification": False}}
+    assert not agent_verifies_callers(CallContext(agent=agent))
 
 
 def test_an_unknown_caller_id_gets_the_plain_greeting():

@@ -182,4 +182,9 @@ def test_the_greeting_and_caller_id_come_from_the_agent(server, agent):
     customer = CustomerFactory(phone="+14155550188", first_name="Lin")
     engine = engine_for(server.url)
     ctx, _ = started(agent, engine, caller_number="+14155550188")
+    # Identified by caller ID, not greeted by name: the agent does not trust caller ID.
+    assert "Lin" not in ctx.history[0][1] and ctx.customer_id == customer.pk and not server.requests
+    agent.trust_caller_id = True
+    agent.save()
+    ctx, _ = started(agent, engine, caller_number="+14155550188")
     assert ctx.history[0][1].startswith("Hi Lin") and ctx.customer_id == customer.pk and not server.requests

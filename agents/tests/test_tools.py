@@ -67,7 +67,7 @@ def test_the_registry_has_the_fifteen_tools_with_valid_openai_schemas():
 def test_every_tool_call_is_logged_with_arguments_and_result(ctx, call):
     customer = CustomerFactory(account_number="55501")
     result = tool_run(ctx, "find_customer", {"account_number": "55501"})
-    assert result.ok and result.result["found"] and result.result["customer"] == {"id": customer.pk, "first_name": customer.first_name}
+    assert result.ok and result.result == {"found": True, "verified": False}
     events = list(CallEvent.objects.filter(call=call, kind__in=["tool_call", "tool_result"]).order_by("id"))
     assert [(e.kind, e.name) for e in events] == [("tool_call", "find_customer"), ("tool_result", "find_customer")]
     assert events[0].payload == {"arguments": {"account_number": "55501"}}
@@ -95,18 +95,55 @@ def test_arguments_are_validated_against_the_schema(ctx):
 
 def test_find_customer_by_phone_and_by_name_and_postcode(ctx):
     customer = CustomerFactory(phone="+14155550999", last_name="Hopper", first_name="Grace", postcode="10001")
-    assert tool_run(ctx, "find_customer", {"phone": "(415) 555-0999"}).result["customer"]["id"] == customer.pk
+    assert tool_run(ctx, "find_customer", {"phone": "(415) 555-0999"}).result["found"] and ctx.customer_id == customer.pk
     assert tool_run(ctx, "find_customer", {"name": "Grace Hopper", "postcode": "10001"}).result["found"]
     assert not tool_run(ctx, "find_customer", {"name": "Grace Hopper", "postcode": "99999"}).result["found"]
 
 
-def test_account_tools_need_a_verified_caller_when_the_agent_verifies(ctx):
+def test_account_tools_need_a_verified_caller(ctx):
     customer = CustomerFactory(balance=Decimal("42.50"))
     assert tool_run(ctx, "get_account_summary", {}).result["error"] == "not_identified"
     ctx.customer_id = customer.pk
     assert tool_run(ctx, "get_account_summary", {}).result["error"] == "not_verified"
     summary = tool_run(verified(ctx, customer), "get_account_summary", {})
     assert summary.ok and summary.result["balance"] == "42.50" and summary.result["balance_text"] == "$42.50 owing"
+
+
+# Every tool that reads a customer's private data or changes their account. A new tool that does
+# either belongs here, with requires="verified".
+GUARDED = ["cancel_appointment", "create_appointment", "get_account_summary", "get_appointments", "get_orders",
+           "reschedule_appointment"]
+
+
+def test_the_tools_that_read_or_change_an_account_all_need_a_verified_caller():
+    assert sorted(name for name, tool in REGISTRY.items() if tool.requires == "verified") == GUARDED
+    assert REGISTRY["verify_customer"].requires == "identified"
+
+
+@pytest.mark.parametrize("name", GUARDED)
+def test_an_identified_caller_who_is_not_verified_gets_nothing_and_changes_nothing(call, name):
+    customer = CustomerFactory()
+    appointment = AppointmentFactory(customer=customer, starts_at=tomorrow_at(11), ends_at=tomorrow_at(12))
+    OrderFactory(customer=customer, number="NW7", tracking_number="1Z7")
+    ServiceFactory(name="Repair visit", slug="repair-visit")
+    # Even a flow that says verification is not required: the tools check for themselves.
+    agent = AgentConfigFactory.build(flow={"identity": {"require_verification": False}, "start": "a", "steps": {}})
+    ctx = CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call))
+    tool_run(ctx, "find_customer", {"account_number": customer.account_number})
+    args = {"cancel_appointment": {"appointment_id": appointment.pk},
+            "reschedule_appointment": {"appointment_id": appointment.pk, "starts_at": tomorrow_at(14).isoformat()},
+            "create_appointment": {"service": "repair-visit", "starts_at": tomorrow_at(15).isoformat()}}.get(name, {})
+    result = tool_run(ctx, name, args)
+    assert not result.ok and result.result["error"] == "not_verified"
+    assert "NW7" not in str(result.result) and "1Z7" not in str(result.result)
+    assert Appointment.objects.get(pk=appointment.pk).status == "booked" and Appointment.objects.count() == 1
+
+
+def test_find_customer_says_nothing_about_the_record(ctx):
+    customer = CustomerFactory(account_number="55509", first_name="Hedy", phone="+14155550909")
+    for args in ({"account_number": "55509"}, {"phone": "+14155550909"}, {"name": f"Hedy {customer.last_name}", "postcode": customer.postcode}):
+        result = tool_run(ctx, "find_customer", args)
+        assert result.result == {"found": True, "verified": False} and "Hedy" not in str(result.result)
 
 
 def test_verification_locks_after_three_failures_and_opens_one_ticket(ctx, call):
@@ -125,17 +162,55 @@ def test_verification_locks_after_three_failures_and_opens_one_ticket(ctx, call)
     assert tool_run(ctx, "get_account_summary", {}).result["error"] == "verification_locked"
 
 
-def test_verify_customer_accepts_the_right_facts(ctx):
+def new_call_ctx(agent, n: int) -> CallContext:
+    # Alternating channels: the count is the customer's, whichever way the guesses come.
+    call = call_start(channel=[Call.Channel.BROWSER, Call.Channel.TEXT][n % 2], agent=agent)
+    return CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call))
+
+
+def test_failures_count_per_customer_across_calls_and_a_lockout_opens_one_ticket_per_window(agent):
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+
+    calls = iter(range(100))
+
+    def guess(day: str):
+        ctx = new_call_ctx(agent, next(calls))  # every guess on a new call, which used to get three fresh guesses
+        tool_run(ctx, "find_customer", {"account_number": customer.account_number})
+        return ctx, tool_run(ctx, "verify_customer", {"date_of_birth": day})
+
+    assert guess("1990-01-01")[1].result["attempts_left"] == 2
+    assert guess("1990-01-02")[1].result["attempts_left"] == 1
+    _, third = guess("1990-01-03")
+    assert third.result["locked"] and third.result["ticket"]
+    # Later calls in the window: locked from the start, the right answer refused, no new ticket.
+    ctx, fourth = guess("1985-05-05")
+    assert ctx.state["identity"]["locked"] is True
+    assert fourth.result == {"verified": False, "locked": True, "attempts_left": 0, "ticket": ""}
+    assert Ticket.objects.count() == 1
+    # A new window after the lockout ends: its lockout opens its own ticket.
+    Customer.objects.filter(pk=customer.pk).update(verification_locked_until=timezone.now() - dt.timedelta(seconds=1))
+    for day in ("1990-01-04", "1990-01-05", "1990-01-06"):
+        _, last = guess(day)
+    assert last.result["ticket"] and Ticket.objects.count() == 2
+
+
+def test_verify_customer_accepts_the_right_facts_and_tells_the_call(ctx, call):
     customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5), postcode="94103", last_name="Lovelace")
     tool_run(ctx, "find_customer", {"account_number": customer.account_number})
+    assert not CallEvent.objects.filter(call=call, name="customer_verified").exists()
     assert tool_run(ctx, "verify_customer", {"date_of_birth": "1985-05-05", "postcode": "94103"}).result["verified"]
     assert ctx.state["identity"]["verified"]
+    event = CallEvent.objects.get(call=call, name="customer_verified")
+    assert event.kind == "action" and event.payload == {"customer_id": customer.pk, "method": "verify_customer"}
 
 
-def test_create_ticket_links_customer_and_call(ctx, call):
+def test_create_ticket_links_the_customer_only_once_verified(ctx, call):
     customer = CustomerFactory()
     ctx.customer_id = customer.pk
-    result = tool_run(ctx, "create_ticket", {"subject": "Router broken", "category": "technical", "priority": "high"})
+    unverified = tool_run(ctx, "create_ticket", {"subject": "Router broken", "category": "technical"})
+    ticket = Ticket.objects.get(reference=unverified.result["reference"])
+    assert (ticket.customer, ticket.call) == (None, call)
+    result = tool_run(verified(ctx, customer), "create_ticket", {"subject": "Router broken", "category": "technical", "priority": "high"})
     ticket = Ticket.objects.get(reference=result.result["reference"])
     assert (ticket.customer, ticket.call, ticket.category, ticket.priority) == (customer, call, "technical", "high")
 
@@ -145,11 +220,24 @@ def test_create_customer_account_uses_the_caller_id_and_identifies_the_caller(ag
     result = tool_run(ctx, "create_customer_account", {"first_name": "kenji", "last_name": "tanaka", "postcode": "94110"})
     customer = Customer.objects.get(pk=result.result["customer_id"])
     assert (customer.first_name, customer.phone, customer.status) == ("Kenji", "+14155550777", "prospect")
+    # The caller just created the record: it is theirs.
     assert ctx.customer_id == customer.pk and ctx.state["identity"]["verified"]
+    assert CallEvent.objects.filter(call=call, name="customer_verified", payload__method="created").exists()
     again = tool_run(ctx, "create_customer_account", {"first_name": "Kenji"})
     assert again.result["created"] is False and Customer.objects.count() == 1
     bad = tool_run(ctx, "create_customer_account", {"first_name": "X", "phone": "not a phone"})
     assert not bad.ok and bad.result["error"] == "rejected"
+
+
+def test_a_phone_number_and_first_name_of_an_existing_customer_only_identify_the_caller(agent, call):
+    customer = CustomerFactory(first_name="Olga", phone="+14155550778", account_number="55778", balance=Decimal("9.99"))
+    ctx = CallContext(agent=agent, call_id=call.pk, recorder=CallRecorderService(call))
+    result = tool_run(ctx, "create_customer_account", {"first_name": "olga", "phone": "+1 415 555 0778"})
+    assert result.ok and result.result == {"created": False, "existing": True, "verified": False}
+    assert "55778" not in str(result.result)
+    assert ctx.customer_id == customer.pk and not ctx.state["identity"]["verified"]
+    assert not CallEvent.objects.filter(call=call, name="customer_verified").exists()
+    assert tool_run(ctx, "get_account_summary", {}).result["error"] == "not_verified"
 
 
 def test_appointment_tools_book_move_and_cancel(ctx):
@@ -195,6 +283,15 @@ def test_search_knowledge_base(ctx):
     found = tool_run(ctx, "search_knowledge_base", {"query": "how can I restart the router"})
     assert found.result["found"] and found.result["answer"] == "Unplug it for thirty seconds."
     assert not tool_run(ctx, "search_knowledge_base", {"query": "do you sell pizza"}).result["found"]
+
+
+def test_shared_information_goes_on_the_customer_only_once_verified(ctx, call):
+    customer = CustomerFactory()
+    ctx.customer_id = customer.pk
+    tool_run(ctx, "share_information", {"category": "contact_details", "items": {"email": "new@example.com"}})
+    assert InformationRecord.objects.get(call=call, key="email").customer is None
+    tool_run(verified(ctx, customer), "share_information", {"category": "contact_details", "items": {"email": "new@example.com"}})
+    assert InformationRecord.objects.get(call=call, key="email").customer == customer
 
 
 def test_share_information_records_by_category(ctx, call):

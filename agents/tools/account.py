@@ -14,7 +14,7 @@ from tickets.selectors import ticket_list_open_for_customer
     name="get_account_summary",
     description="The verified caller's account: plan, status, balance, open tickets and the next appointment.",
     parameters={"type": "object", "properties": {}, "additionalProperties": False},
-    requires="account",
+    requires="verified",
 )
 def get_account_summary(ctx: CallContext, args: dict) -> dict:
     customer = caller_customer(ctx)

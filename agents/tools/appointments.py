@@ -78,7 +78,7 @@ def _future(value: str) -> dt.datetime:
     name="get_appointments",
     description="The caller's upcoming appointments.",
     parameters={"type": "object", "properties": {"include_past": {"type": "boolean"}}, "additionalProperties": False},
-    requires="account",
+    requires="verified",
 )
 def get_appointments(ctx: CallContext, args: dict) -> dict:
     found = appointment_list_for_customer(customer_id=ctx.customer_id, include_past=bool(args.get("include_past")), limit=5)
@@ -132,7 +132,7 @@ def check_availability(ctx: CallContext, args: dict) -> dict:
 
 @tool(
     name="create_appointment",
-    description="Book an appointment for the identified caller.",
+    description="Book an appointment for the verified caller.",
     parameters={
         "type": "object",
         "properties": {
@@ -143,7 +143,7 @@ def check_availability(ctx: CallContext, args: dict) -> dict:
         "required": ["starts_at"],
         "additionalProperties": False,
     },
-    requires="identified",
+    requires="verified",
 )
 def create_appointment(ctx: CallContext, args: dict) -> dict:
     service = _find_service(args.get("service", ""))
@@ -162,7 +162,7 @@ def create_appointment(ctx: CallContext, args: dict) -> dict:
         "required": ["appointment_id", "starts_at"],
         "additionalProperties": False,
     },
-    requires="account",
+    requires="verified",
 )
 def reschedule_appointment(ctx: CallContext, args: dict) -> dict:
     appointment = _own_appointment(ctx, args["appointment_id"])
@@ -178,7 +178,7 @@ def reschedule_appointment(ctx: CallContext, args: dict) -> dict:
     parameters={
         "type": "object", "properties": {"appointment_id": ROW_ID}, "required": ["appointment_id"], "additionalProperties": False,
     },
-    requires="account",
+    requires="verified",
 )
 def cancel_appointment(ctx: CallContext, args: dict) -> dict:
     appointment = appointment_cancel(appointment=_own_appointment(ctx, args["appointment_id"]))

@@ -5,6 +5,14 @@ arguments against the schema, checks the caller's identity where the tool needs 
 in a database transaction and reports a `tool_call` and a `tool_result` event to the call's
 recorder (`ctx.recorder`). Tools are thin: they read through the apps' selectors, write through
 their services, and tell the recorder what the call should remember.
+
+The tools are a public API: anyone who reaches the agent (a widget on a public page, a phone
+number) can call them with whatever they say. So a tool that reads anything private or changes
+anything about a customer requires a *verified* caller (`requires="verified"`): one who passed
+verify_customer on this call, created the record on this call, or called from the record's number
+on an agent that trusts caller ID. Finding a record (by account number, phone, name) only
+identifies the caller. Verification is reported to the call as a `customer_verified` event, which
+post-call writes onto the customer check (calls/postcall/act.py).
 """
 
 from __future__ import annotations
@@ -49,8 +57,8 @@ class Tool:
     description: str
     parameters: dict
     func: Callable[[CallContext, dict], dict]
-    # "" (anyone), "identified" (a customer is known) or "account" (identified, and verified when
-    # the agent verifies callers: see `identity_satisfied`).
+    # "" (anyone), "identified" (a customer is named, e.g. to verify them) or "verified" (the
+    # caller proved to be that customer: see `caller_verified`).
     requires: str = ""
     validator: Any = field(default=None, compare=False, repr=False)
 
@@ -86,15 +94,36 @@ def identity(ctx: CallContext) -> dict:
     return ident
 
 
-def agent_verifies_callers(ctx: CallContext) -> bool:
-    """Callers must pass verify_customer before account tools run, when the agent can verify them.
+# The call event that says the caller proved who they are (payload: customer_id, method); the
+# post-call stage reads it before writing onto the customer.
+CUSTOMER_VERIFIED_EVENT = "customer_verified"
 
-    The flow may say otherwise with {"identity": {"require_verification": false}}.
-    """
+
+def agent_verifies_callers(ctx: CallContext) -> bool:
+    """Whether the flow's `requires: account` steps need a verified caller: yes unless the flow
+    says {"identity": {"require_verification": false}}, which agents/validators.py allows only for
+    agents without tools that need a verified caller. The tools check verification themselves."""
     setting = (ctx.agent.flow or {}).get("identity", {}).get("require_verification")
-    if setting is not None:
-        return bool(setting)
-    return "verify_customer" in (ctx.agent.enabled_tools or [])
+    return True if setting is None else bool(setting)
+
+
+def caller_verified(ctx: CallContext) -> bool:
+    """The caller proved, on this call, to be the customer the call is about."""
+    ident = identity(ctx)
+    return bool(ctx.customer_id) and bool(ident.get("verified")) and ident.get("customer_id") == ctx.customer_id
+
+
+def identity_mark_verified(ctx: CallContext, *, method: str) -> None:
+    """Record that the identified caller proved who they are (by `method`: verify_customer,
+    created, caller_id), in the conversation and on the call."""
+    ident = identity(ctx)
+    ident.update(verified=True, verified_by=method)
+    ctx.recorder.event(kind="action", name=CUSTOMER_VERIFIED_EVENT, payload={"customer_id": ctx.customer_id, "method": method})
+
+
+def verified_customer_id(ctx: CallContext) -> int | None:
+    """The caller's customer id when they are verified; None otherwise: what a tool may write onto."""
+    return ctx.customer_id if caller_verified(ctx) else None
 
 
 def caller_customer(ctx: CallContext) -> Customer:
@@ -111,9 +140,10 @@ def identity_satisfied(ctx: CallContext, requires: str) -> ToolError | None:
     ident = identity(ctx)
     if not ctx.customer_id:
         return ToolError("not_identified", "The caller has not been identified yet.")
-    if requires == "account" and agent_verifies_callers(ctx) and not ident.get("verified"):
+    # "account" is the old name of "verified" in stored flows and tools.
+    if requires in ("verified", "account") and not caller_verified(ctx):
         if ident.get("locked"):
-            return ToolError("verification_locked", "Verification is locked for this call.")
+            return ToolError("verification_locked", "Verification is locked for this customer.")
         return ToolError("not_verified", "The caller must be verified first.")
     return None
 

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 from agents.engine import CallContext
-from agents.tools.base import SHORT_TEXT, caller_customer, identity, tool
+from agents.tools.base import SHORT_TEXT, caller_customer, caller_verified, identity, identity_mark_verified, tool
 from core.phones import normalize_phone, phone_or_none
 from customers.models import Customer
 from customers.selectors import customer_find, customer_find_by_phone_and_first_name
-from customers.services import MAX_VERIFICATION_ATTEMPTS, customer_create, customer_verify
+from customers.services import customer_create, customer_verify
 from tickets.models import Priority, Ticket
 from tickets.services import ticket_create
 
 
-def identify(ctx: CallContext, customer: Customer, *, method: str, verified: bool = False) -> None:
-    """Attach the customer to the conversation, and tell the call (its customer's timeline)."""
+def identify(ctx: CallContext, customer: Customer, *, method: str) -> None:
+    """Attach the customer to the conversation, and tell the call (its customer's timeline).
+
+    Identified is not verified: whoever knows an account number, a phone number or a name is
+    identified; only verify_customer (or creating the record) proves they are that customer.
+    """
     ident = identity(ctx)
     if ident.get("customer_id") != customer.pk:
-        ident.update(customer_id=customer.pk, verified=verified, attempts=0, locked=False)
-    elif verified:
-        ident["verified"] = True
+        ident.update(customer_id=customer.pk, verified=False, attempts=0, locked=customer.verification_locked())
+        ident.pop("verified_by", None)
+        ident.pop("ticket", None)
     ident["method"] = method
     ctx.customer_id = customer.pk
     ctx.recorder.customer_identified(customer_id=customer.pk, method=method)
-
-
-def _public_customer(customer: Customer) -> dict:
-    """What may be said before verification: enough to greet, nothing about the account."""
-    return {"id": customer.pk, "first_name": customer.first_name}
 
 
 @tool(
@@ -52,14 +51,17 @@ def find_customer(ctx: CallContext, args: dict) -> dict:
     if match.customer is None:
         return {"found": False}
     identify(ctx, match.customer, method=match.method)
-    return {"found": True, "customer": _public_customer(match.customer), "verified": identity(ctx)["verified"]}
+    # Nothing about the record, not even the first name, before the caller is verified: the
+    # account number or the phone number may be someone else's.
+    return {"found": True, "verified": identity(ctx)["verified"]}
 
 
 @tool(
     name="verify_customer",
     description=(
         "Verify the identified caller with facts from their record (date of birth, postcode, last name). "
-        f"After {MAX_VERIFICATION_ATTEMPTS} failures verification is locked for the call and a ticket is opened."
+        "Failures are counted on the customer across calls; after too many, verification is locked for a while "
+        "and a ticket is opened."
     ),
     parameters={
         "type": "object",
@@ -75,27 +77,31 @@ def find_customer(ctx: CallContext, args: dict) -> dict:
 )
 def verify_customer(ctx: CallContext, args: dict) -> dict:
     ident = identity(ctx)
-    max_attempts = int((ctx.agent.flow or {}).get("identity", {}).get("max_attempts", MAX_VERIFICATION_ATTEMPTS))
-    if ident.get("locked"):
-        return {"verified": False, "locked": True, "attempts_left": 0, "ticket": ident.get("ticket", "")}
     if ident.get("verified"):
         return {"verified": True, "locked": False}
     customer = caller_customer(ctx)
+    max_failures = (ctx.agent.flow or {}).get("identity", {}).get("max_attempts")
     outcome = customer_verify(
         customer=customer, date_of_birth=args.get("date_of_birth"), postcode=args.get("postcode"),
-        last_name=args.get("last_name"), attempts=int(ident.get("attempts", 0)), max_attempts=max_attempts,
+        last_name=args.get("last_name"), max_failures=max_failures,
     )
+    ident["locked"] = outcome.locked
     if outcome.verified:
-        ident.update(verified=True)
-        return {"verified": True, "locked": False, "customer": _public_customer(customer)}
-    ident["attempts"] = outcome.attempts
+        identity_mark_verified(ctx, method="verify_customer")
+        return {"verified": True, "locked": False, "customer": {"id": customer.pk, "first_name": customer.first_name}}
     if not outcome.locked:
+        ident["attempts"] = int(ident.get("attempts", 0)) + 1
         return {"verified": False, "locked": False, "attempts_left": outcome.attempts_left}
-    ident["locked"] = True
+    if not outcome.lock_started:
+        # Locked by earlier failures, maybe on another call: that lockout already has its ticket.
+        return {"verified": False, "locked": True, "attempts_left": 0, "ticket": ""}
+    ident["attempts"] = int(ident.get("attempts", 0)) + 1
+    # One ticket per lockout window: only the failure that started the lockout gets here.
     ticket = ticket_create(
-        subject=f"Identity verification failed {ident['attempts']} times on a call",
-        description=(f"A caller claiming to be account {customer.account_number} failed verification "
-                     f"{ident['attempts']} times; verification was locked for the call."),
+        subject=f"Identity verification failed {outcome.failures} times",
+        description=(f"Callers claiming to be account {customer.account_number} failed verification "
+                     f"{outcome.failures} times; verification is locked until {outcome.locked_until:%Y-%m-%d %H:%M %Z}. "
+                     "Contact the account holder through the details on file."),
         category=Ticket.Category.ACCOUNT, priority=Priority.HIGH, customer=customer, call_id=ctx.call_id,
     )
     ident["ticket"] = ticket.reference
@@ -124,15 +130,18 @@ def create_customer_account(ctx: CallContext, args: dict) -> dict:
     phone = normalize_phone(args["phone"]) if args.get("phone") else (phone_or_none(ctx.caller_number) or "")
     existing = customer_find_by_phone_and_first_name(phone=phone, first_name=args["first_name"])
     if existing:
-        identify(ctx, existing, method="created", verified=True)
-        return {"created": False, "customer_id": existing.pk, "account_number": existing.account_number,
-                "account_number_text": " ".join(existing.account_number), "first_name": existing.first_name}
+        # A phone number and a first name are no proof: identified, not verified, and nothing
+        # about the record is said (verify_customer comes next).
+        identify(ctx, existing, method="phone_and_name")
+        return {"created": False, "existing": True, "verified": caller_verified(ctx)}
     customer = customer_create(
         first_name=args["first_name"].strip().title(), last_name=args.get("last_name", "").strip().title(), phone=phone,
         email=args.get("email", "").strip().lower(), postcode=args.get("postcode", "").strip().upper(),
         status=args.get("status", Customer.Status.PROSPECT),
     )
-    # The caller just gave these details: they own the new record.
-    identify(ctx, customer, method="created", verified=True)
+    # The caller just gave these details: the new record is theirs.
+    identify(ctx, customer, method="created")
+    identity_mark_verified(ctx, method="created")
     return {"created": True, "customer_id": customer.pk, "account_number": customer.account_number,
-            "account_number_text": " ".join(customer.account_number), "first_name": customer.first_name}
+            "account_number_text": " ".join(customer.account_number), "first_name": customer.first_name,
+            "verified": True}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.engine import CallContext
-from agents.tools.base import tool
+from agents.tools.base import tool, verified_customer_id
 
 
 @tool(
@@ -32,5 +32,6 @@ def share_information(ctx: CallContext, args: dict) -> dict:
         shared[key] = value
         texts[key] = (("yes" if value else "no") if isinstance(value, bool) else str(value))[:5000]
     if texts:
-        ctx.recorder.information_shared(category=args["category"], items=texts, customer_id=ctx.customer_id)
+        # Stored on the call; on the customer's record only when the caller proved to be them.
+        ctx.recorder.information_shared(category=args["category"], items=texts, customer_id=verified_customer_id(ctx))
     return {"saved": len(texts), "category": args["category"]}

@@ -16,7 +16,7 @@ from customers.selectors import order_list_for_customer
         "properties": {"order_number": {"type": "string", "maxLength": 20}, "limit": {"type": "integer", "minimum": 1, "maximum": 10}},
         "additionalProperties": False,
     },
-    requires="account",
+    requires="verified",
 )
 def get_orders(ctx: CallContext, args: dict) -> dict:
     orders = order_list_for_customer(customer_id=ctx.customer_id, number=args.get("order_number", ""), limit=args.get("limit", 3))

@@ -12,6 +12,11 @@ language (core/conditions.py: eq, ne, gt, gte, lt, lte, in, not_in, contains, se
 update the identified customer unless a rule `{"action": "update_customer", "enabled": false}`
 turns that off.
 
+Nothing is written onto an existing customer (contact details, a follow-up appointment) unless
+the caller was verified as that customer during the call (the dialog's `customer_verified`
+event): identifying a customer takes only an account number, a phone number or a name, which
+anyone may know. What is not written is recorded as an `error` event saying why.
+
 Every action is keyed on the call (CallEvent.idempotency_key, unique per call) and runs in a
 transaction holding the call's row lock: a re-run, a redelivered task or two workers at once
 find the key taken and create nothing. All ticket rules that match make one ticket, with the
@@ -35,6 +40,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.tools.base import CUSTOMER_VERIFIED_EVENT
 from calls.models import Call, CallEvent
 from core.conditions import when_holds
 from core.phones import phone_or_none
@@ -80,6 +86,24 @@ def _done(call: Call, key: str) -> CallEvent | None:
 
 def _record(call: Call, *, key: str, name: str, payload: dict, kind: str = CallEvent.Kind.ACTION) -> CallEvent:
     return CallEvent.objects.create(call=call, kind=kind, name=name, payload=payload, idempotency_key=key)
+
+
+def caller_verified_as_customer(call: Call) -> bool:
+    """Whether the caller proved during the call to be the call's customer."""
+    return bool(call.customer_id) and CallEvent.objects.filter(
+        call=call, kind=CallEvent.Kind.ACTION, name=CUSTOMER_VERIFIED_EVENT, payload__customer_id=call.customer_id,
+    ).exists()
+
+
+def _unverified(call: Call, *, action: str, what: str, **details) -> dict:
+    """Record (once) that `action` was not applied to the call's customer, who was not verified."""
+    error = f"not applied: the caller was not verified as customer {call.customer.account_number}; {what}"
+    with transaction.atomic():
+        _locked(call)
+        if not _done(call, f"unverified:{action}"):
+            _record(call, key=f"unverified:{action}", name=action, payload={"error": error, **details},
+                    kind=CallEvent.Kind.ERROR)
+    return {"action": action, "error": error, **details}
 
 
 def _describe_facts(facts: dict) -> str:
@@ -206,6 +230,8 @@ def _appointment_action(call: Call, rule: dict, facts: dict) -> dict:
             CallEvent.objects.create(call=call, kind=CallEvent.Kind.ERROR, name="follow_up_appointment",
                                      payload={"error": f"no active service {slug!r}"})
             return {"action": "follow_up_appointment", "error": f"no active service {slug!r}"}
+        if call.customer_id and not caller_verified_as_customer(call):
+            return _unverified(call, action="follow_up_appointment", what="book the follow-up by hand")
         customer, created_customer = _customer_for(call, facts)
         appointment = Appointment.objects.filter(source_call=call, service=service,
                                                  status__in=Appointment.ACTIVE_STATUSES).first()
@@ -263,6 +289,9 @@ def _contact_update(call: Call, facts: dict) -> dict | None:
                 changes["email"] = {"before": customer.email, "after": value}
     if not changes:
         return None
+    if not caller_verified_as_customer(call):
+        return _unverified(call, action="update_customer", what="check the new details with the account holder",
+                           changes=changes)
     key = "update_customer:" + hashlib.sha1(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]
     with transaction.atomic():
         _locked(call)

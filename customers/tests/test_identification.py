@@ -1,13 +1,17 @@
 """Finding the caller's record and verifying them (the rules the agent's identity tools apply)."""
 
 import datetime as dt
+import threading
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test import override_settings
+from django.utils import timezone
 
 from customers.models import Customer
 from customers.selectors import customer_find, customer_find_by_phone, customer_find_by_phone_and_first_name
-from customers.services import MAX_VERIFICATION_ATTEMPTS, customer_create, customer_verify
+from customers.services import customer_create, customer_verification_unlock, customer_verify
 from customers.tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,24 +64,122 @@ def test_every_fact_given_must_match():
     customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5), postcode="SW1A 1AA", last_name="Lovelace")
     assert customer_verify(customer=customer, date_of_birth="1985-05-05", postcode="sw1a1aa", last_name=" lovelace ").verified
     wrong = customer_verify(customer=customer, date_of_birth="1985-05-05", postcode="N1 9GU")
-    assert (wrong.verified, wrong.attempts, wrong.attempts_left, wrong.locked) == (False, 1, MAX_VERIFICATION_ATTEMPTS - 1, False)
+    assert (wrong.verified, wrong.failures, wrong.attempts_left, wrong.locked) == (False, 1, 2, False)
     # A fact the record does not hold cannot be confirmed.
     assert not customer_verify(customer=CustomerFactory(date_of_birth=None), date_of_birth="1985-05-05").verified
     with pytest.raises(ValueError):
         customer_verify(customer=customer)
 
 
-def test_the_failure_that_uses_the_last_attempt_locks_verification():
+@override_settings(VERIFICATION_MAX_FAILURES=3, VERIFICATION_LOCKOUT_MINUTES=30)
+def test_failures_are_counted_on_the_customer_whoever_calls_and_lock_for_the_window():
     customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
-    second = customer_verify(customer=customer, date_of_birth="1990-01-01", attempts=1, max_attempts=3)
-    assert (second.attempts, second.attempts_left, second.locked) == (2, 1, False)
-    third = customer_verify(customer=customer, date_of_birth="1990-01-01", attempts=2, max_attempts=3)
-    assert (third.attempts, third.attempts_left, third.locked) == (3, 0, True)
-    once = customer_verify(customer=customer, date_of_birth="1990-01-01", max_attempts=1)
-    assert once.locked
-    # A right answer before the lock does not add a failure.
-    right = customer_verify(customer=customer, date_of_birth="1985-05-05", attempts=2, max_attempts=3)
-    assert (right.verified, right.attempts, right.locked) == (True, 2, False)
+    # Each attempt as a new call would make it: a fresh object, nothing carried over but the database.
+    first = customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1990-01-01")
+    second = customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1990-01-02")
+    assert (first.failures, first.attempts_left, second.failures, second.attempts_left) == (1, 2, 2, 1)
+    third = customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1990-01-03")
+    assert (third.verified, third.locked, third.lock_started, third.attempts_left) == (False, True, True, 0)
+    stored = Customer.objects.get(pk=customer.pk)
+    assert stored.verification_failures == 3 and stored.verification_locked()
+    assert abs((stored.verification_locked_until - timezone.now()) - dt.timedelta(minutes=30)) < dt.timedelta(minutes=1)
+    # Locked: even the right answer is refused, and no second lockout starts.
+    right = customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1985-05-05")
+    assert (right.verified, right.locked, right.lock_started) == (False, True, False)
+    # Once the window is over the customer may try again, with a fresh count.
+    Customer.objects.filter(pk=customer.pk).update(verification_locked_until=timezone.now() - dt.timedelta(seconds=1))
+    again = customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1990-01-04")
+    assert (again.locked, again.failures, again.attempts_left) == (False, 1, 2)
+    assert customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1985-05-05").verified
+    assert Customer.objects.get(pk=customer.pk).verification_failures == 0
+
+
+def test_old_failures_are_forgotten_and_a_guess_does_not_touch_updated_at():
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    updated_at = Customer.objects.get(pk=customer.pk).updated_at
+    customer_verify(customer=customer, date_of_birth="1990-01-01")
+    customer_verify(customer=customer, date_of_birth="1990-01-01")
+    Customer.objects.filter(pk=customer.pk).update(verification_failed_at=timezone.now() - dt.timedelta(hours=2))
+    later = customer_verify(customer=customer, date_of_birth="1990-01-01")
+    assert (later.failures, later.locked) == (1, False)
+    # The caller ID lookup prefers the most recently updated record: guesses must not reorder it.
+    assert Customer.objects.get(pk=customer.pk).updated_at == updated_at
+
+
+def test_an_agent_may_lower_the_limit_but_not_raise_it():
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    assert customer_verify(customer=customer, date_of_birth="1990-01-01", max_failures=1).locked
+    other = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    outcomes = [customer_verify(customer=other, date_of_birth="1990-01-01", max_failures=10) for _ in range(3)]
+    assert [o.locked for o in outcomes] == [False, False, True]
+
+
+def test_staff_can_clear_a_lockout():
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    for _ in range(3):
+        customer_verify(customer=customer, date_of_birth="1990-01-01")
+    customer_verification_unlock(customer=customer)
+    assert customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth="1985-05-05").verified
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_verification_waits_for_another_call_verifying_the_same_customer():
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    holding, release, done = threading.Event(), threading.Event(), threading.Event()
+    outcomes = []
+
+    def other_call() -> None:
+        try:
+            with transaction.atomic():
+                Customer.objects.select_for_update().get(pk=customer.pk)
+                holding.set()
+                release.wait(5)
+        finally:
+            connection.close()
+
+    def this_call() -> None:
+        try:
+            outcomes.append(customer_verify(customer=customer, date_of_birth="1990-01-01"))
+            done.set()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=other_call)
+    holder.start()
+    assert holding.wait(5)
+    guesser = threading.Thread(target=this_call)
+    guesser.start()
+    # The row is locked by the other call: this one cannot read the count until that one is done.
+    assert not done.wait(0.5)
+    release.set()
+    holder.join(5)
+    guesser.join(5)
+    assert done.is_set() and outcomes[0].failures == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(VERIFICATION_MAX_FAILURES=3)
+def test_concurrent_guesses_get_no_more_than_the_limit():
+    customer = CustomerFactory(date_of_birth=dt.date(1985, 5, 5))
+    start = threading.Barrier(6)
+    outcomes = []
+
+    def guess(n: int) -> None:
+        try:
+            start.wait(5)
+            outcomes.append(customer_verify(customer=Customer.objects.get(pk=customer.pk), date_of_birth=f"1990-01-0{n + 1}"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    counted = [o for o in outcomes if not o.locked or o.lock_started]
+    assert len(outcomes) == 6 and len(counted) == 3
+    assert sum(o.lock_started for o in outcomes) == 1
+    assert Customer.objects.get(pk=customer.pk).verification_failures == 3
 
 
 def test_customer_create_validates_and_saves():

@@ -91,6 +91,12 @@ def test_a_missing_service_is_reported_not_raised(broker):
     assert error.payload == {"error": "no active service 'consultation'"}
 
 
+def verified_during_the_call(call: Call, customer) -> None:
+    """What the dialog records when the caller passes verification (agents/tools/base.py)."""
+    CallEvent.objects.create(call=call, kind="action", name="customer_verified",
+                             payload={"customer_id": customer.pk, "method": "verify_customer"})
+
+
 def test_changed_contact_details_update_the_customer_once(broker):
     from customers.models import Customer
 
@@ -98,6 +104,7 @@ def test_changed_contact_details_update_the_customer_once(broker):
                                        email="old@example.com", phone="+14155550100")
     call = call_with_turns(scenarios.LEAD)
     Call.objects.filter(pk=call.pk).update(customer=customer)
+    verified_during_the_call(call, customer)
     call_finalize(call_id=call.pk, end_reason="agent_end")
     analysis_run_execute_sync(run=call.analysis_runs.get())
 
@@ -107,6 +114,48 @@ def test_changed_contact_details_update_the_customer_once(broker):
     assert event.payload["changes"] == {"email": {"before": "old@example.com", "after": "maria.garcia@example.com"}}
     call_act(call=Call.objects.get(pk=call.pk))
     assert CallEvent.objects.filter(call=call, name="update_customer").count() == 1
+
+
+def test_contact_details_from_a_caller_who_was_not_verified_change_nothing(broker):
+    from customers.models import Customer
+
+    # The probe: an anonymous caller said this customer's phone number and first name, and the
+    # e-mail address they gave replaced the customer's.
+    customer = Customer.objects.create(account_number="55503", first_name="Maria", last_name="Garcia",
+                                       email="old@example.com", phone="+14155550100")
+    call = call_with_turns(scenarios.LEAD)
+    Call.objects.filter(pk=call.pk).update(customer=customer)
+    # Verified as someone else does not count either.
+    other = Customer.objects.create(account_number="55504", first_name="Ana")
+    verified_during_the_call(call, other)
+    call_finalize(call_id=call.pk, end_reason="agent_end")
+    analysis_run_execute_sync(run=call.analysis_runs.get())
+
+    customer.refresh_from_db()
+    assert customer.email == "old@example.com"
+    assert not CallEvent.objects.filter(call=call, kind="action", name="update_customer").exists()
+    error = CallEvent.objects.get(call=call, kind="error", name="update_customer")
+    assert "not verified" in error.payload["error"] and error.payload["changes"]["email"]["after"] == "maria.garcia@example.com"
+    call_act(call=Call.objects.get(pk=call.pk))
+    assert CallEvent.objects.filter(call=call, name="update_customer").count() == 1
+
+
+def test_no_follow_up_is_booked_onto_a_customer_the_caller_was_not_verified_as(broker):
+    from customers.models import Appointment, Customer
+
+    consultation_service()
+    customer = Customer.objects.create(account_number="55505", first_name="Maria", phone="+14155550100")
+    call = call_with_turns(scenarios.LEAD)
+    Call.objects.filter(pk=call.pk).update(customer=customer)
+    call_finalize(call_id=call.pk, end_reason="agent_end")
+    analysis_run_execute_sync(run=call.analysis_runs.get())
+    assert not Appointment.objects.filter(customer=customer).exists()
+    assert "not verified" in CallEvent.objects.get(call=call, kind="error", name="follow_up_appointment").payload["error"]
+
+    # Verified during the call: booked.
+    verified_during_the_call(call, customer)
+    call_act(call=Call.objects.get(pk=call.pk))
+    assert Appointment.objects.get(source_call=call).customer == customer
 
 
 def test_contact_updates_can_be_switched_off_per_agent(broker):
