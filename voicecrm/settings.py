@@ -4,6 +4,8 @@ Unset variables fall back to embedded defaults (SQLite, in-memory channel layer,
 eager Celery, local speech models from pip packages). README.md lists every variable.
 """
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,7 +50,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # only so its old tokens can be migrated to knox (voicecrm 0002)
+    "knox",
+    "django_filters",
     "django_htmx",
     "import_export",
     "channels",
@@ -242,12 +246,44 @@ if env_bool("TRUST_PROXY_HEADERS", False):
     USE_X_FORWARDED_HOST = True
 
 # --- REST API ----------------------------------------------------------------------------
+# Tokens are django-rest-knox's: only a SHA-512 digest is stored, and each expires after
+# API_TOKEN_TTL_HOURS; clients get one from POST /api/auth/login/ (docs/security.md).
+API_TOKEN_TTL_HOURS = env_float("API_TOKEN_TTL_HOURS", 24.0, minimum=0.01)
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS)}
+
+
+def _throttle_rate(name: str, default: str) -> str:
+    """A DRF rate, "N/second|minute|hour|day", checked now rather than on the first request."""
+    value = env_str(name, default).strip()
+    if not re.fullmatch(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 60/minute (per second, minute, hour or day)")
+    return value
+
+
+# Requests per client IP (anonymous), per user, and token logins per IP (password guessing).
+API_THROTTLE_ANON = _throttle_rate("API_THROTTLE_ANON", "60/minute")
+API_THROTTLE_USER = _throttle_rate("API_THROTTLE_USER", "1200/minute")
+API_THROTTLE_LOGIN = _throttle_rate("API_THROTTLE_LOGIN", "5/minute")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
+    # Sessions only serve the browsable API, which exists only in development.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"]
+    + (["rest_framework.authentication.SessionAuthentication"] if DEBUG else []),
     "DEFAULT_PERMISSION_CLASSES": ["voicecrm.api_permissions.ModelPermissions"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # JSON and plain forms; multipart only for the browsable API's forms (the API takes no files).
+    "DEFAULT_PARSER_CLASSES": ["voicecrm.api_parsers.JSONParser", "rest_framework.parsers.FormParser"]
+    + (["rest_framework.parsers.MultiPartParser"] if DEBUG else []),
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER, "api_login": API_THROTTLE_LOGIN},
+    # Count by REMOTE_ADDR, never a client-supplied X-Forwarded-For (a fresh value per request would
+    # escape the limit); behind a proxy, daphne --proxy-headers puts the client's address there.
+    "NUM_PROXIES": 0,
+    "EXCEPTION_HANDLER": "voicecrm.api.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
