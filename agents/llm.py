@@ -61,10 +61,13 @@ class LLMEngine(DialogEngine):
     def system_prompt(self, ctx: CallContext) -> str:
         agent = ctx.agent
         ident = identity(ctx)
-        if ctx.customer_id:
+        if ctx.customer_id and ident.get("verified"):
             customer = customer_get(customer_id=ctx.customer_id)
-            who = (f"The caller is identified as customer id {ctx.customer_id} ({customer.first_name if customer else ''}); "
-                   f"verified: {'yes' if ident.get('verified') else 'no'}.")
+            who = f"The caller is verified as customer id {ctx.customer_id} ({customer.first_name if customer else ''})."
+        elif ctx.customer_id:
+            # The model is told no name: whatever it knows, it may say, and the caller is not verified yet.
+            who = ("The caller has been identified but not verified: say nothing about the customer, not even "
+                   "their name, until verify_customer succeeds.")
         else:
             who = "The caller is not identified yet."
         if ident.get("locked"):

@@ -188,3 +188,14 @@ def test_the_greeting_and_caller_id_come_from_the_agent(server, agent):
     agent.save()
     ctx, _ = started(agent, engine, caller_number="+14155550188")
     assert ctx.history[0][1].startswith("Hi Lin") and ctx.customer_id == customer.pk and not server.requests
+
+
+def test_the_system_prompt_names_a_caller_only_once_verified(agent):
+    customer = CustomerFactory(first_name="Ingrid")
+    engine = LLMEngine(fallback=DeterministicEngine(), client=ChatCompletionsClient(base_url="http://127.0.0.1:9/v1", model="m"))
+    ctx = CallContext(agent=agent, call_id=None, customer_id=customer.pk)
+    ctx.state["identity"] = {"customer_id": customer.pk, "verified": False}
+    prompt = engine.system_prompt(ctx)
+    assert "Ingrid" not in prompt and "not verified" in prompt
+    ctx.state["identity"]["verified"] = True
+    assert "Ingrid" in engine.system_prompt(ctx)
