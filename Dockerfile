@@ -19,9 +19,10 @@ RUN useradd --create-home --uid 1000 voicecrm && mkdir -p /data/media /data/cach
 USER voicecrm
 ENV MEDIA_ROOT=/data/media SPEECH_CACHE_DIR=/data/cache TRUST_PROXY_HEADERS=1
 EXPOSE 8000
-# The websocket message limit is enforced by daphne itself, before a message is buffered.
+# The websocket message limit is enforced by daphne itself, before a message is buffered. No
+# --proxy-headers: it believes X-Forwarded-For from any peer; the app reads it from TRUSTED_PROXIES only.
 # On SIGTERM live calls end politely within SHUTDOWN_GRACE_SECONDS (voicecrm/asgi.py); daphne then
 # gives each closed connection as long to store its call (--application-close-timeout), and
 # docker-compose.yml's stop_grace_period leaves room for both.
 ENV SHUTDOWN_GRACE_SECONDS=20
-CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers --websocket-max-message-size ${WEBSOCKET_MAX_MESSAGE_BYTES:-16384} --application-close-timeout ${SHUTDOWN_GRACE_SECONDS} voicecrm.asgi:application"]
+CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port 8000 --websocket-max-message-size ${WEBSOCKET_MAX_MESSAGE_BYTES:-16384} --application-close-timeout ${SHUTDOWN_GRACE_SECONDS} voicecrm.asgi:application"]

@@ -4,6 +4,7 @@ Unset variables fall back to embedded defaults (SQLite, in-memory channel layer,
 eager Celery, local speech models from pip packages). README.md lists every variable.
 """
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -65,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: REMOTE_ADDR and the forwarding headers everything below reads (TRUSTED_PROXIES).
+    "core.proxies.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,7 +128,10 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 60},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Short timeouts: with Redis unreachable, a widget connection is refused at once (4503)
+    # instead of holding a worker thread for the operating system's TCP timeout.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -244,6 +250,15 @@ if env_bool("TRUST_PROXY_HEADERS", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-* headers are believed: the
+# client is the right-most X-Forwarded-For hop not in this list. Empty: the TCP peer is the client
+# and forwarding headers from anyone are dropped (core/proxies.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network") from None
 
 # --- REST API ----------------------------------------------------------------------------
 # Tokens are django-rest-knox's: only a SHA-512 digest is stored, and each expires after
@@ -359,6 +374,15 @@ WIDGET_IDLE_TIMEOUT_SECONDS = env_int("WIDGET_IDLE_TIMEOUT_SECONDS", 15, minimum
 # Agent audio sent but not yet reported played by the browser; beyond it the agent waits
 # (a slow client holds the session back instead of filling the socket buffer).
 WIDGET_MAX_UNPLAYED_MS = env_int("WIDGET_MAX_UNPLAYED_MS", 4000, minimum=500)
+# Text messages (control and typed turns) per connection: a token bucket of this rate and burst.
+# Beyond it messages are dropped and counted; a client that keeps on for another burst's worth
+# is closed with 4429. The widget sends about 4 a second (playback reports) and a few per turn.
+WIDGET_MESSAGES_PER_SECOND = env_float("WIDGET_MESSAGES_PER_SECOND", 10.0, minimum=0.1)
+WIDGET_MESSAGE_BURST = env_int("WIDGET_MESSAGE_BURST", 20, minimum=1)
+# Messages waiting for the consumer (while it creates the call, say); overflowing closes with 4429.
+WIDGET_INBOUND_QUEUE = env_int("WIDGET_INBOUND_QUEUE", 200, minimum=10)
+# A connection must send a valid `start` this soon after connecting, or it is closed with 4408.
+WIDGET_START_TIMEOUT_SECONDS = env_int("WIDGET_START_TIMEOUT_SECONDS", 10, minimum=1)
 # The largest websocket message any client may send. daphne enforces it (runserver reads this
 # setting; production passes --websocket-max-message-size) and fails the connection.
 WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16384, minimum=1024)

@@ -1,4 +1,10 @@
-"""WebSocket adapters for calls. Thin: check, accept, route frames to the voice session."""
+"""WebSocket adapters for calls. Thin: check, accept, route frames to the voice session.
+
+One client cannot hurt the others (docs/security.md): every connection has token buckets for
+its messages and its audio, a bounded inbox between the socket and the call, a deadline to
+`start`, and an idle timer that only valid input resets; the process caps its live calls
+(calls/session/live.py) and refuses more with 4503.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from calls.session import live
 from telephony.browser import widget
 from telephony.selectors import widget_route_for_key
 
@@ -20,22 +27,46 @@ logger = logging.getLogger(__name__)
 class VoiceWidgetConsumer(AsyncWebsocketConsumer):
     """/ws/voice/<key>/: one browser call (protocol: docs/protocols.md, "Browser widget")."""
 
+    # The widget talks to its own socket only. Without a channel layer no socket holds a Redis
+    # receive loop, and a Redis outage cannot kill a call that is already running.
+    channel_layer_alias = None
+
     session = None
     call = None
     session_task: asyncio.Task | None = None
     watchdog: asyncio.Task | None = None
+    pump: asyncio.Task | None = None
     transport: widget.BrowserTransport | None = None
+    drain_reason: str | None = None
 
     async def connect(self) -> None:
         self.counters = widget.Counters()
-        self.last_seen = time.monotonic()
         self.closing = False
+        self.connected_at = self.last_valid = time.monotonic()
+        rate, burst = settings.WIDGET_MESSAGES_PER_SECOND, settings.WIDGET_MESSAGE_BURST
+        self.messages = widget.TokenBucket(rate=rate, burst=burst)
+        self.audio = widget.TokenBucket(rate=widget.AUDIO_BYTES_PER_SECOND, burst=widget.AUDIO_BURST_BYTES)
+        # Drops beyond the buckets spend this one; once it is empty too the flood has lasted, and
+        # the socket is closed.
+        self.patience = widget.TokenBucket(rate=rate, burst=burst)
+        # Between the socket and the handlers. daphne queues what a socket sends without limit
+        # while a handler awaits (creating the call), so the handlers run from here and this
+        # bound is what holds.
+        self.inbox: asyncio.Queue = asyncio.Queue(maxsize=settings.WIDGET_INBOUND_QUEUE)
         key = self.scope["url_route"]["kwargs"]["key"]
         origin = widget.header(self.scope, b"origin")
         ip = widget.client_ip(self.scope)
         # Refusals are sent as close codes after accepting: a refused handshake only gives the
         # browser a bare 403 (error code 1006), and the widget could not say why.
-        if not await widget.connection_allowed(ip):
+        if not live.admit():
+            logger.warning("widget: busy (%d live calls, draining=%s); refusing %s", live.count(), live.draining(), ip)
+            return await self.refuse(widget.CLOSE_BUSY)
+        try:
+            allowed = await widget.connection_allowed(ip)
+        except Exception as error:  # noqa: BLE001 - Redis down: refuse on purpose, not with a 500
+            logger.error("widget: cannot check the connection budget (cache unavailable: %r); refusing %s", error, ip)
+            return await self.refuse(widget.CLOSE_BUSY)
+        if not allowed:
             logger.warning("widget: rate limit for %s", ip)
             return await self.refuse(widget.CLOSE_RATE_LIMITED)
         self.route = await database_sync_to_async(widget_route_for_key)(key)
@@ -44,6 +75,7 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
             return await self.refuse(widget.CLOSE_FORBIDDEN)
         await self.accept()
         self.watchdog = asyncio.create_task(self.watch_idle())
+        self.pump = asyncio.create_task(self.pump_inbox())
 
     async def refuse(self, code: int) -> None:
         self.closing = True
@@ -62,14 +94,25 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
             await self.close(code=widget.CLOSE_BAD_PROTOCOL)
 
     async def watch_idle(self) -> None:
-        timeout = settings.WIDGET_IDLE_TIMEOUT_SECONDS
+        """Closes a socket that has not sent `start` in time, or no valid input for a while
+        (garbage and dropped messages do not count as input)."""
+        idle, start = settings.WIDGET_IDLE_TIMEOUT_SECONDS, settings.WIDGET_START_TIMEOUT_SECONDS
         while not self.closing:
-            await asyncio.sleep(min(1.0, timeout / 4))
-            if time.monotonic() - self.last_seen > timeout:
-                logger.info("widget: idle for %ss, closing", timeout)
+            await asyncio.sleep(min(1.0, idle / 4, start / 4))
+            now = time.monotonic()
+            if self.transport is None and now - self.connected_at > start:
+                logger.info("widget: no start within %ss, closing", start)
+                return await self.close_with(widget.CLOSE_IDLE)
+            if now - self.last_valid > idle:
+                logger.info("widget: idle for %ss, closing", idle)
                 await self.end_call("idle_timeout")
-                await self.close_with(widget.CLOSE_IDLE)
-                return
+                return await self.close_with(widget.CLOSE_IDLE)
+
+    def end_politely(self, reason: str = "server_shutdown") -> None:
+        """live.drain(): holds the process's call slot while the call is being created."""
+        self.drain_reason = reason
+        if self.session is not None:
+            self.session.end_politely(reason)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
@@ -77,16 +120,30 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
             self.transport.close_now()
         if self.watchdog and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
+        await self.stop_pump()
+        live.unregister(self)
         await self.end_call("caller_hangup")
         if self.session_task:
             try:
                 await self.session_task
             except Exception:
                 logger.exception("widget: the voice session failed")
+        if self.session is not None:
+            live.unregister(self.session)
         if self.counters.dropped and self.call is not None:
             await database_sync_to_async(widget.call_log_dropped_input)(
                 call_id=self.call.pk, counters=self.counters.as_dict()
             )
+
+    async def stop_pump(self) -> None:
+        """Let the handler in progress finish (a call being created is then ended and stored
+        like any other), drop what is still queued."""
+        if self.pump is None:
+            return
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+        self.inbox.put_nowait(None)
+        await self.pump
 
     async def end_call(self, reason: str) -> None:
         if self.session is not None and not self.session_task.done():
@@ -103,17 +160,49 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
         return await super().dispatch(message)
 
     async def websocket_receive(self, message: dict) -> None:
+        """Admission of one message, in the order: size, rate, room in the inbox."""
+        if self.closing:
+            return
         # Checked before channels decodes anything: too big closes the socket (1009).
         data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
         if data is not None and len(data) > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self.end_call("message_too_big")
             return await self.close_with(widget.CLOSE_TOO_BIG)
-        await super().websocket_receive(message)
+        is_audio = message.get("bytes") is not None
+        if not (self.audio.take(len(data)) if is_audio else self.messages.take()):
+            self.counters.over_rate += 1
+            if not self.patience.take():
+                logger.warning("widget: flooding (%s), closing", self.counters.as_dict())
+                await self.end_call("flooding")
+                return await self.close_with(widget.CLOSE_RATE_LIMITED)
+            return
+        try:
+            self.inbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.counters.over_rate += 1
+            logger.warning("widget: inbox full (%d messages), closing", self.inbox.qsize())
+            await self.end_call("flooding")
+            await self.close_with(widget.CLOSE_RATE_LIMITED)
+
+    async def pump_inbox(self) -> None:
+        """Runs the handlers, one message at a time, in the order the client sent them."""
+        while (message := await self.inbox.get()) is not None:
+            if self.closing:
+                continue
+            dropped = self.counters.dropped
+            try:
+                await super().websocket_receive(message)
+            except Exception:
+                logger.exception("widget: handling a message failed")
+                await self.end_call("error")
+                await self.close_with(widget.CLOSE_SERVER_ERROR)
+                continue
+            if self.counters.dropped == dropped:
+                self.last_valid = time.monotonic()  # only valid input keeps the socket open
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        self.last_seen = time.monotonic()
         if bytes_data is not None:
             return self.receive_audio(bytes_data)
         try:
@@ -158,6 +247,18 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
             return await self.reject_message(
                 "bad_start", f"sample_rate must be one of {sorted(widget.PLAYBACK_RATES)}; mode continuous or ptt."
             )
+        if not live.admit():
+            logger.warning("widget: busy (%d live calls, draining=%s), closing", live.count(), live.draining())
+            return await self.close_with(widget.CLOSE_BUSY)
+        # Holds this process's call slot from here (no await since admit()), until the session
+        # takes it over below.
+        live.register(self)
+        try:
+            await self.start_call(rate=rate, mode=mode)
+        finally:
+            live.unregister(self)
+
+    async def start_call(self, *, rate: int, mode: str) -> None:
         self.transport = widget.BrowserTransport(
             send_text=lambda text: self.send(text_data=text),
             send_bytes=lambda frame: self.send(bytes_data=frame),
@@ -171,6 +272,9 @@ class VoiceWidgetConsumer(AsyncWebsocketConsumer):
         )
         self.transport.call_id = str(self.call.public_id)
         self.session = widget.session_create(route=self.route, transport=self.transport, call=self.call)
+        live.register(self.session)
+        if self.drain_reason is not None:  # the process began shutting down meanwhile
+            self.session.end_politely(self.drain_reason)
         # Before the session runs, so "ready" is the first thing the browser hears.
         await self.transport.send_json({
             "type": "ready", "call_id": self.transport.call_id, "agent": self.route.agent.name,

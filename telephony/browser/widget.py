@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from calls import services
 from calls.models import Call, CallEvent
 from calls.session import SessionEvent, Transport, VoiceSession
 from calls.speech.audio import ENGINE_RATE, FRAME_MS, frame_bytes
+from core.proxies import client_address
 from telephony.models import Route
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,10 @@ MODES = frozenset({"continuous", "ptt"})
 MAX_TEXT_CHARS = 500
 ENGINE_FRAME_BYTES = frame_bytes(ENGINE_RATE)  # 640: 20 ms of PCM16 at 16 kHz
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# Caller audio is 16 kHz PCM16 in real time (32,000 bytes/s). Twice that is allowed, with 2 s of
+# burst (a stalled network delivers a backlog at once); beyond it frames are dropped and counted.
+AUDIO_BYTES_PER_SECOND = 2 * ENGINE_RATE * 2
+AUDIO_BURST_BYTES = 2 * ENGINE_RATE * 2
 
 # Close codes (docs/protocols.md). 1000 and 1009 are standard; the 4xxx are ours.
 CLOSE_NORMAL = 1000
@@ -40,8 +47,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_BAD_PROTOCOL = 4400
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
-CLOSE_RATE_LIMITED = 4429
+CLOSE_RATE_LIMITED = 4429  # too many connections from the IP, or too many messages on this one
 CLOSE_SERVER_ERROR = 4500
+CLOSE_BUSY = 4503  # the process is at MAX_CALLS_PER_PROCESS, draining, or its cache is down
 
 
 def _origin_of(url: str) -> str:
@@ -65,9 +73,43 @@ def header(scope: dict, name: bytes) -> str | None:
 
 
 def client_ip(scope: dict) -> str:
-    # daphne --proxy-headers rewrites scope["client"] from X-Forwarded-For behind a proxy.
+    """The caller's address: the TCP peer, or behind a proxy in TRUSTED_PROXIES the right-most
+    untrusted X-Forwarded-For hop (core/proxies.py); a forged header from anyone else is ignored."""
     client = scope.get("client") or ("unknown", 0)
-    return str(client[0])
+    forwarded = [value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == b"x-forwarded-for"]
+    return client_address(str(client[0]), forwarded)
+
+
+# One cache client for every connection of this process. `django.core.cache.cache` is a new
+# backend per async context, so each websocket opened (and never closed) a Redis connection
+# pool of its own: 200 sockets held 204 Redis connections. This one backend keeps one pool,
+# used from worker threads, so the pool holds about as many connections as there are threads.
+_budget_cache: BaseCache | None = None
+
+
+def _shared_cache() -> BaseCache:
+    global _budget_cache
+    if _budget_cache is None:
+        _budget_cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    return _budget_cache
+
+
+@receiver(setting_changed)
+def _cache_setting_changed(*, setting: str, **kwargs) -> None:
+    global _budget_cache
+    if setting == "CACHES" and _budget_cache is not None:
+        _budget_cache.close()
+        _budget_cache = None
+
+
+def _count_attempt(key: str) -> int:
+    cache = _shared_cache()
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, timeout=120)
+        return 1
 
 
 async def connection_allowed(ip: str, *, now: float | None = None) -> bool:
@@ -75,16 +117,29 @@ async def connection_allowed(ip: str, *, now: float | None = None) -> bool:
 
     A fixed one-minute window in the shared cache: add() creates the counter atomically with
     its expiry, incr() is atomic on Redis, so concurrent daphne processes count together.
+    Raises the cache's error when it is unreachable (the consumer refuses with 4503).
     """
     window = int((now if now is not None else time.time()) // 60)
-    key = f"widget:conn:{ip}:{window}"
-    await cache.aadd(key, 0, timeout=120)
-    try:
-        count = await cache.aincr(key)
-    except ValueError:  # expired between add() and incr()
-        await cache.aset(key, 1, timeout=120)
-        count = 1
+    count = await asyncio.to_thread(_count_attempt, f"widget:conn:{ip}:{window}")
     return count <= settings.WIDGET_CONNECTIONS_PER_MINUTE
+
+
+class TokenBucket:
+    """`rate` tokens a second, up to `burst` saved; `take()` is False when the bucket is empty."""
+
+    def __init__(self, *, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self, cost: float = 1.0, *, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
 
 
 def widget_call_start(*, route: Route, origin: str, mode: str, sample_rate: int) -> Call:
@@ -118,18 +173,19 @@ class Counters:
     bad_messages: int = 0
     odd_audio: int = 0
     early_audio: int = 0
+    over_rate: int = 0  # messages or audio beyond the connection's token buckets
     audio_frames_in: int = 0
     audio_frames_out: int = 0
     flow_waits: int = 0
 
     @property
     def dropped(self) -> int:
-        return self.bad_json + self.bad_messages + self.odd_audio + self.early_audio
+        return self.bad_json + self.bad_messages + self.odd_audio + self.early_audio + self.over_rate
 
     def as_dict(self) -> dict:
         return {
             "bad_json": self.bad_json, "bad_messages": self.bad_messages, "odd_audio": self.odd_audio,
-            "early_audio": self.early_audio, "audio_frames_in": self.audio_frames_in,
+            "early_audio": self.early_audio, "over_rate": self.over_rate, "audio_frames_in": self.audio_frames_in,
             "audio_frames_out": self.audio_frames_out, "flow_waits": self.flow_waits,
         }
 
