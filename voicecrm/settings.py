@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE as CSP_NONCE
+from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from voicecrm.env import (
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "import_export",
+    "csp",
     "channels",
     "customers",
     "agents",
@@ -69,6 +72,7 @@ MIDDLEWARE = [
     # First: REMOTE_ADDR and the forwarding headers everything below reads (TRUSTED_PROXIES).
     "core.proxies.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -246,6 +251,30 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _secure)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from our origin or carrying the request's
+# nonce (`<script nonce="{{ request.csp_nonce }}">`), so injected markup cannot run script.
+# Styles allow inline: the admin and the pages use style attributes. 'self' in connect-src also
+# covers ws:/wss: to this host (the widget and chat websockets). CSP_EXTRA_SOURCES adds origins
+# (e.g. a CDN serving STATIC_URL) to every fetch directive below.
+_csp_extra = env_list("CSP_EXTRA_SOURCES", [])
+CONTENT_SECURITY_POLICY = {
+    # The staff chat page (agents/templates/agents/chat.html) still runs an inline script
+    # without the nonce; it is left out until that script carries nonce="{{ request.csp_nonce }}".
+    "EXCLUDE_URL_PREFIXES": ["/agents/"],
+    "DIRECTIVES": {
+        "default-src": [CSP_SELF, *_csp_extra],
+        "script-src": [CSP_SELF, CSP_NONCE, *_csp_extra],
+        "style-src": [CSP_SELF, "'unsafe-inline'", *_csp_extra],
+        "img-src": [CSP_SELF, "data:", *_csp_extra],
+        "media-src": [CSP_SELF, *_csp_extra],
+        "connect-src": [CSP_SELF, *_csp_extra],
+        "font-src": [CSP_SELF, *_csp_extra],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": [CSP_SELF],
+        "frame-ancestors": ["'none'"],
+    },
+}
 if env_bool("TRUST_PROXY_HEADERS", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
