@@ -8,10 +8,10 @@ import logging
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -148,11 +148,13 @@ def call_finalize(
     return True
 
 
-def call_attach_recording(*, call: Call, wav_bytes: bytes) -> None:
-    """Store the stereo recording (caller left, agent right) before the call is finalized."""
+def call_attach_recording(*, call: Call, wav_bytes: bytes = b"", wav_file: BinaryIO | None = None) -> None:
+    """Store the stereo recording (caller left, agent right) before the call is finalized: from
+    bytes, or copied in chunks from an open file (a long call's recording is never held whole)."""
     if call.recording:
         call.recording.delete(save=False)
-    call.recording.save(f"{call.public_id}.wav", ContentFile(wav_bytes), save=False)
+    content = File(wav_file) if wav_file is not None else ContentFile(wav_bytes)
+    call.recording.save(f"{call.public_id}.wav", content, save=False)
     call.save(update_fields=["recording", "updated_at"])
 
 

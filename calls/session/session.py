@@ -517,11 +517,13 @@ class VoiceSession:
     def _persist_end(self, status: str, reason: str) -> bool:
         if not self.recorder.empty:
             try:
-                services.call_attach_recording(call=self.call, wav_bytes=self.recorder.stereo_wav())
+                with self.recorder.stereo_wav_file() as wav:
+                    services.call_attach_recording(call=self.call, wav_file=wav)
             except Exception:
                 logger.exception("could not store the recording of call %s", self.call.pk)
         finalized = services.call_finalize(call_id=self.call.pk, status=status, end_reason=reason, intent=self._intent)
         services.call_recording_spool_discard(call=self.call)  # the full recording is stored
+        self.recorder.close()  # only now: a retry after a database error renders the recording again
         return finalized
 
     @staticmethod

@@ -7,6 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from agents.tests.factories import AgentConfigFactory
+from calls.models import Call
+from calls.services import call_attach_recording, call_start
 from calls.session.heard import PlayedSentence, heard_prefix, heard_text, speech_span
 from calls.session.playout import Playout
 from calls.session.recording import Recorder, split_stereo
@@ -223,3 +226,18 @@ async def test_gaps_inside_one_reply_count_as_underruns():
     await playout.drained()
     task.cancel()
     assert playout.underruns == 1 and playout.max_gap_s > 0.1
+
+
+@pytest.mark.django_db
+def test_a_recording_is_stored_from_a_file_in_chunks(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    call = call_start(channel=Call.Channel.BROWSER, agent=AgentConfigFactory())
+    recorder = Recorder(agent_rate=16000, max_seconds=60)
+    recorder.caller.write(b"\x01\x00" * 320, 0.0)
+    recorder.agent.write(b"\x02\x00" * 320, 0.02)
+    with recorder.stereo_wav_file() as wav:
+        call_attach_recording(call=call, wav_file=wav)
+    call.refresh_from_db()
+    with call.recording.open("rb") as stored:
+        assert stored.read() == recorder.stereo_wav()
+    recorder.close()
