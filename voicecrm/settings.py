@@ -325,7 +325,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER, "api_login": API_THROTTLE_LOGIN},
     # Count by REMOTE_ADDR, never a client-supplied X-Forwarded-For (a fresh value per request would
-    # escape the limit); behind a proxy, daphne --proxy-headers puts the client's address there.
+    # escape the limit); behind a trusted proxy (TRUSTED_PROXIES) the forwarded-headers middleware
+    # puts the client's address there.
     "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "voicecrm.api.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
