@@ -10,6 +10,10 @@ from calls.models import Call, CallEvent, Turn
 from customers.models import Appointment
 from tickets.models import Ticket
 
+# What the dashboard shows: calls, tickets, appointments and the customers they belong to.
+# Staff without every one of these (no role, or a narrower custom one) are refused the page.
+DASHBOARD_PERMISSIONS = ["calls.view_call", "tickets.view_ticket", "customers.view_appointment", "customers.view_customer"]
+
 
 def dashboard_context() -> dict:
     now = timezone.now()

@@ -59,6 +59,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "import_export",
     "csp",
+    # Admin sign-in: lockout after failed passwords, one-time codes, and the audit log.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "channels",
     "customers",
     "agents",
@@ -77,9 +83,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "voicecrm.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -209,6 +219,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# django-axes first: it refuses a locked-out username+IP before the password is checked.
+AUTHENTICATION_BACKENDS = ["voicecrm.auth_backends.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+# Sign-in failures per username and client IP before that pair is locked out for AXES_COOLOFF_HOURS.
+# The IP is REMOTE_ADDR, which core/proxies.py resolves to the client behind TRUSTED_PROXIES.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_float("AXES_COOLOFF_HOURS", 1.0, minimum=0.01)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# Supervisors and superusers must sign in with a one-time code (django-otp device) when on;
+# anyone with a device always must. Turn it on in production once their devices exist.
+ADMIN_REQUIRE_OTP = env_bool("ADMIN_REQUIRE_OTP", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "VoiceCRM")
+# Who changed customers, agents, routes, webhooks and users, and when (django-auditlog; read-only admin).
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    "customers.Customer",
+    "agents.AgentConfig",
+    "telephony.Route",
+    # Secrets stay out of the log; that they changed shows in the other fields' entries.
+    {"model": "calls.WebhookEndpoint", "exclude_fields": ["secret", "previous_secret"]},
+    {"model": "auth.User", "exclude_fields": ["password", "last_login"]},
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

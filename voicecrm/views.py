@@ -1,13 +1,14 @@
 import logging
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from calls.session import live
-from voicecrm.dashboard import dashboard_context
+from voicecrm.dashboard import DASHBOARD_PERMISSIONS, dashboard_context
 from voicecrm.health import health_report
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ def healthz(request):
 
 
 @staff_member_required
+@permission_required(DASHBOARD_PERMISSIONS, raise_exception=True)
 def dashboard(request):
     return render(request, "dashboard/index.html", dashboard_context())
 
 
 @staff_member_required
+@permission_required(DASHBOARD_PERMISSIONS, raise_exception=True)
 def dashboard_panels(request):
     """The live part of the dashboard, re-fetched by htmx every few seconds."""
     return render(request, "dashboard/partials/panels.html", dashboard_context())

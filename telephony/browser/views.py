@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET
@@ -13,11 +14,13 @@ def widget_demo(request):
     """Try a widget key on a page that embeds the widget exactly as a customer's site would.
 
     `?key=` picks a key, `?agent=<slug>` that agent's first active key (the admin's "Try this
-    agent" link), `?mode=ptt` starts in push-to-talk. Staff (and everyone with DEBUG on) also
-    get a picker of every active key; keys are public anyway, as they sit in customers' pages.
+    agent" link), `?mode=ptt` starts in push-to-talk, and a picker lists every active key. In
+    production (DEBUG off) the page is for signed-in staff only: anyone who found the URL could
+    otherwise list the keys and spend real calls on our speech workers.
     """
-    can_list = request.user.is_staff or settings.DEBUG
-    routes = list(route_list_active(kind=Route.Kind.WIDGET_KEY).order_by("agent__name", "address")) if can_list else []
+    if not settings.DEBUG and not (request.user.is_active and request.user.is_staff):
+        return redirect_to_login(request.get_full_path())
+    routes = list(route_list_active(kind=Route.Kind.WIDGET_KEY).order_by("agent__name", "address"))
     key = request.GET.get("key", "").strip()
     agent_slug = request.GET.get("agent", "").strip()
     selected, problem = None, ""

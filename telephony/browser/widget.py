@@ -58,11 +58,15 @@ def _origin_of(url: str) -> str:
 
 
 def origin_allowed(route: Route, origin: str | None) -> bool:
-    """The key's own allow-list, plus VoiceCRM's public origin (the demo page and the
-    admin's "Try this agent" link live there). No Origin header: not a browser; refused."""
+    """The key's own allow-list. A key with an empty list works only on VoiceCRM's public origin
+    (the demo page and the admin's "Try this agent" link live there): a key that lists origins
+    is for those sites alone, so a page at PUBLIC_BASE_URL cannot use it either. No Origin
+    header: not a browser; refused."""
     if not origin:
         return False
-    return route.allows_origin(origin) or origin.rstrip("/") == _origin_of(settings.PUBLIC_BASE_URL)
+    if route.origin_list:
+        return route.allows_origin(origin)
+    return origin.rstrip("/") == _origin_of(settings.PUBLIC_BASE_URL)
 
 
 def header(scope: dict, name: bytes) -> str | None:

@@ -3,7 +3,9 @@
 Client → server: {"type": "message", "text": "..."} or {"type": "dtmf", "digits": "123"}.
 Server → client: {"type": "reply", "sentences": [...], "text", "intent", "tool_calls", "action",
 "action_reason"}; {"type": "error", "message"}; the socket closes after a reply with an action.
-Close codes: 4403 not signed in as staff, 4404 no such active agent.
+Close codes: 4403 not signed in as staff, or lacking the permissions to chat with this agent
+(agents/permissions.py), or `?caller=` without the permission to pose as a caller; 4404 no such
+active agent. The origin is checked before this consumer runs (routing.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
+from agents.models import AgentConfig
+from agents.permissions import agent_chat_as_caller_allowed, agent_chat_missing_permissions
 from telephony.chat.session import (
     MAX_MESSAGE_CHARS,
     TextSession,
@@ -26,6 +30,20 @@ from telephony.chat.session import (
 logger = logging.getLogger(__name__)
 
 
+def chat_refusal(*, user, agent_slug: str, caller: str) -> int | None:
+    """The close code refusing this chat, or None when `user` may have it."""
+    if user is None or not user.is_authenticated or not user.is_staff:
+        return 4403
+    agent = AgentConfig.objects.filter(slug=agent_slug, active=True).first()
+    if agent is None:
+        return 4404
+    if agent_chat_missing_permissions(user=user, agent=agent):
+        return 4403
+    if caller and not agent_chat_as_caller_allowed(user=user):
+        return 4403
+    return None
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     session: TextSession | None = None
 
@@ -34,13 +52,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return json.dumps(content, cls=DjangoJSONEncoder)
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
-            await self.close(code=4403)
-            return
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
-        caller = (query.get("caller") or [""])[0]
+        caller = (query.get("caller") or [""])[0].strip()
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        refusal = await database_sync_to_async(chat_refusal)(user=self.scope.get("user"), agent_slug=slug, caller=caller)
+        if refusal is not None:
+            await self.close(code=refusal)
+            return
         self.session = await database_sync_to_async(text_session_open)(agent_slug=slug, caller_number=caller)
         if self.session is None:
             await self.close(code=4404)

@@ -52,12 +52,22 @@ async def test_a_listed_origin_connects_although_it_is_not_one_of_our_hosts(rout
 
 
 @override_settings(PUBLIC_BASE_URL="https://crm.example")
-async def test_our_own_public_origin_may_use_any_key(route):
+async def test_our_own_public_origin_may_use_a_key_without_origins_of_its_own(route):
+    await Route.objects.filter(pk=route.pk).aupdate(allowed_origins="")
     comm = communicator(origin="https://crm.example")
     connected, _ = await comm.connect()
     assert connected
     assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
+    assert await closed_with(communicator(origin=SHOP)) == widget.CLOSE_FORBIDDEN
+
+
+@override_settings(PUBLIC_BASE_URL="https://crm.example")
+async def test_a_key_that_lists_origins_is_refused_on_our_public_origin(route):
+    # A customer's key is for the sites it names; our own pages (anyone can open the demo page
+    # in development) must not be a way to spend its calls.
+    assert await closed_with(communicator(origin="https://crm.example")) == widget.CLOSE_FORBIDDEN
+    assert not widget.origin_allowed(route, "https://crm.example")
 
 
 async def test_other_websocket_routes_keep_the_host_check(route):

@@ -10,7 +10,8 @@ from telephony.models import Route
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_page_embeds_the_widget_for_the_chosen_key(client, route):
+def test_demo_page_embeds_the_widget_for_the_chosen_key(client, route, charlie):
+    client.force_login(charlie)
     response = client.get(reverse("widget-demo"), {"key": "test-key", "mode": "ptt"})
     assert response.status_code == 200
     html = response.content.decode()
@@ -25,19 +26,32 @@ def test_demo_page_embeds_the_widget_for_the_chosen_key(client, route):
 def test_demo_page_picks_an_agents_key_and_lists_all_keys(client, route, alice):
     client.force_login(alice)
     other = Route.objects.create(kind=Route.Kind.WIDGET_KEY, address="other-key", agent=AgentConfigFactory(name="Reception"))
-    response = client.get(reverse("widget-demo"), {"agent": route.agent.slug})
+    response = client.get(reverse("widget-demo"), {"agent": other.agent.slug})
     html = response.content.decode()
-    assert 'data-key="test-key"' in html and "not in the key" not in html
-    assert f'value="{other.address}"' in html  # the picker, for staff
+    # A key without its own origins works on our public origin, where this page is served.
+    assert 'data-key="other-key"' in html and "not in the key" not in html
+    assert f'value="{route.address}"' in html  # the picker, for staff
 
 
-def test_only_staff_see_the_list_of_keys(client, route, alice):
-    assert 'value="test-key"' not in client.get(reverse("widget-demo")).content.decode()
+@override_settings(PUBLIC_BASE_URL="http://testserver")
+def test_the_demo_page_says_a_key_with_its_own_origins_will_not_work_here(client, route, alice):
     client.force_login(alice)
-    assert 'value="test-key"' in client.get(reverse("widget-demo")).content.decode()
+    html = client.get(reverse("widget-demo"), {"key": route.address}).content.decode()
+    assert 'data-key="test-key"' in html and "is not in the key" in html
 
 
-def test_unknown_or_inactive_keys_say_so(client, route):
+def test_in_production_the_demo_page_is_for_signed_in_staff(client, route, django_user_model):
+    # The test run has DEBUG off, as production does.
+    response = client.get(reverse("widget-demo"), {"key": "test-key"})
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/?next=/widget/demo/")
+    client.force_login(django_user_model.objects.create_user("eve", "eve@example.com", "eve-password-123"))
+    assert client.get(reverse("widget-demo"), {"key": "test-key"}).status_code == 302
+    with override_settings(DEBUG=True):
+        assert client.get(reverse("widget-demo"), {"key": "test-key"}).status_code == 200
+
+
+def test_unknown_or_inactive_keys_say_so(client, route, charlie):
+    client.force_login(charlie)
     response = client.get(reverse("widget-demo"), {"key": "nope"})
     assert response.status_code == 404 and "no active widget key" in response.content.decode()
     response = client.get(reverse("widget-demo"), {"agent": "nobody"})
