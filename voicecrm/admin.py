@@ -21,6 +21,7 @@ from django_otp import devices_for_user, user_has_device
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import TokenProxy
 
 from core.roles import ROLE_NAMES
 
@@ -139,3 +140,8 @@ class AdminLoginForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
 
 admin.site.login_form = AdminLoginForm
 admin.site.login_template = "admin/login_otp.html"
+
+# DRF's plain tokens no longer authenticate (the API takes hashed, expiring knox tokens); the app
+# stays installed only for the migration that converted them, and its admin would only mislead.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)

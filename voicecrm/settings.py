@@ -290,9 +290,6 @@ X_FRAME_OPTIONS = "DENY"
 # (e.g. a CDN serving STATIC_URL) to every fetch directive below.
 _csp_extra = env_list("CSP_EXTRA_SOURCES", [])
 CONTENT_SECURITY_POLICY = {
-    # The staff chat page (agents/templates/agents/chat.html) still runs an inline script
-    # without the nonce; it is left out until that script carries nonce="{{ request.csp_nonce }}".
-    "EXCLUDE_URL_PREFIXES": ["/agents/"],
     "DIRECTIVES": {
         "default-src": [CSP_SELF, *_csp_extra],
         "script-src": [CSP_SELF, CSP_NONCE, *_csp_extra],

@@ -100,6 +100,15 @@ def test_the_widget_demo_page(client, supervisor):
     assert_page_runs_under_the_policy(response)
 
 
+def test_the_staff_chat_pages(client, supervisor):
+    AgentConfigFactory(name="Support", slug="support")
+    client.force_login(supervisor)
+    assert_page_runs_under_the_policy(client.get(reverse("agents:list")))
+    response = client.get(reverse("agents:chat", args=["support"]))
+    assert "chat-log" in response.content.decode()
+    assert_page_runs_under_the_policy(response)
+
+
 # --- in a real browser: Chromium reports no violation on these pages -----------------------------------
 
 VIOLATIONS_JS = """
@@ -142,7 +151,8 @@ def test_chromium_reports_no_violation_on_the_dashboard_admin_and_widget_demo(tr
         driver.get(daphne_url + "/admin/login/")
         assert not violations(driver), violations(driver)
         driver.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value})
-        for path in ("/dashboard/", "/admin/", f"/admin/calls/call/{call.pk}/change/", "/admin/calls/webhookendpoint/add/"):
+        for path in ("/dashboard/", "/admin/", f"/admin/calls/call/{call.pk}/change/", "/admin/calls/webhookendpoint/add/",
+                     "/agents/support/chat/"):
             driver.get(daphne_url + path)
             assert "VoiceCRM" in driver.title, (path, driver.title)
             time.sleep(0.5)  # htmx and the admin's scripts run

@@ -266,3 +266,9 @@ def test_supervisors_read_the_log_and_nobody_edits_it(client, sam, charlie):
     assert LogEntry.objects.filter(pk=entry.pk).exists()
     client.force_login(charlie)
     assert client.get(reverse("admin:auditlog_logentry_changelist")).status_code == 403
+
+
+def test_the_admin_offers_no_plain_api_tokens(client, alice):
+    client.force_login(alice)
+    assert client.get("/admin/authtoken/tokenproxy/").status_code == 404
+    assert client.get("/admin/knox/authtoken/").status_code == 200  # the hashed tokens, for superusers
