@@ -45,6 +45,9 @@ def chat_refusal(*, user, agent_slug: str, caller: str) -> int | None:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # The chat talks to its own socket only. Without a channel layer no socket holds a Redis
+    # receive loop, so a Redis outage cannot kill a conversation or leave its call in progress.
+    channel_layer_alias = None
     session: TextSession | None = None
 
     @classmethod

@@ -1,6 +1,7 @@
 """The text channel: the WebSocket consumer, the chat page, and `manage.py chat`."""
 
 import io
+import socket
 
 import pytest
 from channels.auth import AuthMiddlewareStack
@@ -258,3 +259,21 @@ async def test_the_full_origin_must_match_not_only_the_host(staff, settings):
     assert await connects(b"https://crm.example.com", host=b"crm.example.com", app=application)
     assert await connects(b"https://desk.corp.example", host=b"desk.corp.example", app=application)
     assert not await connects(b"https://desk.corp.example:8443", host=b"desk.corp.example", app=application)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chat_goes_on_and_is_finalized_while_redis_is_down(staff, settings):
+    with socket.socket() as probe:  # a port nothing listens on: Redis is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]}}}
+    await database_sync_to_async(AgentConfigFactory)(slug="support", greeting="Hi, support here.")
+    communicator, (connected, _) = await connect(staff)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["sentences"] == ["Hi, support here."]
+    await communicator.send_json_to({"type": "message", "text": "what are your opening hours"})
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "reply"
+    await communicator.disconnect()
+    call = await database_sync_to_async(Call.objects.get)()
+    assert call.status == "completed" and call.end_reason == "caller_hangup"
