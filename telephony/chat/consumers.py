@@ -5,11 +5,14 @@ Server → client: {"type": "reply", "sentences": [...], "text", "intent", "tool
 "action_reason"}; {"type": "error", "message"}; the socket closes after a reply with an action.
 Close codes: 4403 not signed in as staff, or lacking the permissions to chat with this agent
 (agents/permissions.py), or `?caller=` without the permission to pose as a caller; 4404 no such
-active agent. The origin is checked before this consumer runs (routing.py).
+active agent; 4503 the process is at its call cap or shutting down (calls/session/live.py). On
+shutdown a live chat gets a goodbye reply (action "end_call", reason "server_shutdown"), its call
+is finalized, and the socket closes with 1001. The origin is checked before this consumer runs (routing.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from urllib.parse import parse_qs
@@ -20,6 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from agents.models import AgentConfig
 from agents.permissions import agent_chat_as_caller_allowed, agent_chat_missing_permissions
+from calls.session import VoiceSession, live
 from telephony.chat.session import (
     MAX_MESSAGE_CHARS,
     TextSession,
@@ -62,8 +66,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if refusal is not None:
             await self.close(code=refusal)
             return
+        if not live.admit():
+            await self.close(code=4503)
+            return
+        live.register(self)  # at once, so two sockets cannot take the last slot
         self.session = await database_sync_to_async(text_session_open)(agent_slug=slug, caller_number=caller)
         if self.session is None:
+            live.unregister(self)
             await self.close(code=4404)
             return
         await self.accept()
@@ -101,3 +110,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code) -> None:
         if self.session is not None and not self.session.ended:
             await database_sync_to_async(self.session.close)(end_reason="caller_hangup")
+        live.unregister(self)
+
+    def end_politely(self, reason: str = "server_shutdown") -> None:
+        """The server is shutting down (live.drain, on the event loop): say goodbye, finalize."""
+        asyncio.ensure_future(self._end_politely(reason))
+
+    async def _end_politely(self, reason: str) -> None:
+        try:
+            if self.session is not None and not self.session.ended:
+                goodbye = VoiceSession.SHUTDOWN_GOODBYE
+                await self.send_json({"type": "reply", "sentences": [goodbye], "text": goodbye, "intent": "",
+                                      "tool_calls": [], "action": "end_call", "action_reason": reason})
+                await database_sync_to_async(self.session.close)(end_reason=reason)
+                await self.close(code=1001)
+        finally:
+            live.unregister(self)

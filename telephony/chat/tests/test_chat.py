@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from agents.tests.factories import AgentConfigFactory, CustomerFactory
 from calls.models import Call, Turn
+from calls.session import live
 from core.roles import roles_sync
 from telephony.chat.routing import websocket_urlpatterns
 
@@ -277,3 +278,28 @@ async def test_a_chat_goes_on_and_is_finalized_while_redis_is_down(staff, settin
     await communicator.disconnect()
     call = await database_sync_to_async(Call.objects.get)()
     assert call.status == "completed" and call.end_reason == "caller_hangup"
+
+
+@pytest.fixture
+def fresh_live_calls():
+    live._reset_for_tests()
+    yield
+    live._reset_for_tests()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_shutdown_a_live_chat_says_goodbye_and_is_finalized_and_new_chats_are_refused(staff, fresh_live_calls):
+    await database_sync_to_async(AgentConfigFactory)(slug="support")
+    communicator, (connected, _) = await connect(staff)
+    assert connected and live.count() == 1
+    await communicator.receive_json_from(timeout=5)
+
+    assert await live.drain(5) == 0
+    goodbye = await communicator.receive_json_from(timeout=5)
+    assert goodbye["action"] == "end_call" and goodbye["action_reason"] == "server_shutdown"
+    assert (await communicator.receive_output(timeout=5)) == {"type": "websocket.close", "code": 1001}
+    call = await database_sync_to_async(Call.objects.get)()
+    assert call.status == "completed" and call.end_reason == "server_shutdown"
+
+    later, (connected, code) = await connect(staff)
+    assert not connected and code == 4503
