@@ -31,7 +31,7 @@ from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
 from agents.tools import identity, tool_run
 from agents.tools.base import agent_verifies_callers, caller_verified, identity_mark_verified
-from core.conditions import OPERATORS, condition_holds
+from core.conditions import OPERATORS, condition_holds, value_at
 from core.phones import phone_or_none
 from core.text import split_sentences
 from customers.selectors import customer_find_by_phone, customer_get
@@ -49,21 +49,6 @@ SKIP_WORDS = re.compile(r"\b(?:skip|none|no|nope|i do not have (?:one|an? \w+)|r
 
 
 # --- templates -----------------------------------------------------------------------------------
-
-def _lookup(root: Any, path: str) -> Any:
-    value = root
-    for part in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            value = value[index] if -len(value) <= index < len(value) else None
-        else:
-            return None
-        if value is None:
-            return None
-    return value
-
 
 def _as_datetime(value: Any) -> dt.datetime | None:
     if isinstance(value, dict):
@@ -84,7 +69,7 @@ class _Formatter(string.Formatter):
     """
 
     def get_field(self, field_name, args, kwargs):
-        return _lookup(kwargs, field_name), field_name
+        return value_at(kwargs, field_name), field_name
 
     def format_field(self, value, format_spec):
         if value is None:
@@ -229,7 +214,7 @@ class _Turn:
         if isinstance(value, str):
             whole = _WHOLE_FIELD.match(value)
             if whole:
-                raw = _lookup(namespace, whole.group(1))
+                raw = value_at(namespace, whole.group(1))
                 return raw.get("iso", raw) if isinstance(raw, dict) and "iso" in raw else raw
             return _FORMATTER.vformat(value, (), namespace).strip()
         if isinstance(value, dict):
@@ -505,7 +490,7 @@ class DeterministicEngine(DialogEngine):
     @transaction.atomic
     def start(self, ctx: CallContext) -> DialogReply:
         turn = _Turn(ctx)
-        self.caller_id_lookup(ctx)
+        self.caller_idvalue_at(ctx)
         flow = turn.flow
         # Greeting by name says who the number belongs to: only to a caller the agent trusts.
         if caller_verified(ctx):
@@ -531,7 +516,7 @@ class DeterministicEngine(DialogEngine):
         yield reply
 
     @staticmethod
-    def caller_id_lookup(ctx: CallContext) -> bool:
+    def caller_idvalue_at(ctx: CallContext) -> bool:
         """Match the caller ID to a customer before the greeting; True when one is found.
 
         Caller ID can be spoofed, so a match only identifies the caller, unless the agent trusts
