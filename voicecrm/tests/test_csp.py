@@ -161,11 +161,17 @@ def test_chromium_reports_no_violation_on_the_dashboard_admin_and_widget_demo(tr
         # The widget: its script, its shadow-DOM stylesheet, the audio worklet and the websocket.
         driver.get(daphne_url + "/widget/demo/?key=csp-key")
         browser.shadow(driver, ".launcher").click()
-        browser.wait_for(driver, lambda s: s["callId"], timeout=30, what="the widget's call to connect")
+        call_id = browser.wait_for(driver, lambda s: s["callId"], timeout=30, what="the widget's call to connect")
         assert not violations(driver), violations(driver)
         browser.shadow(driver, ".hangup").click()
         browser.wait_for(driver, lambda s: s["state"] == "ended", timeout=10, what="the call to end")
         assert not violations(driver), violations(driver)
+        # The server stores and finalizes the call after the browser has let go: wait for it, so
+        # no write of the call's races the database flush after this test.
+        deadline = time.monotonic() + 30
+        while not Call.objects.filter(public_id=call_id, ended_at__isnull=False).exists():
+            assert time.monotonic() < deadline, "the widget call was not finalized"
+            time.sleep(0.2)
     finally:
         driver.quit()
         call.recording.delete(save=False)
