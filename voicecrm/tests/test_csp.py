@@ -118,7 +118,8 @@ document.addEventListener('securitypolicyviolation', (e) => window.__cspViolatio
 """
 
 
-@pytest.fixture(scope="module")
+# Per test: the server stops (and its connections close) before the database is flushed.
+@pytest.fixture
 def daphne_url(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         database_name = connection.settings_dict["NAME"]

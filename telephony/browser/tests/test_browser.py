@@ -35,6 +35,28 @@ def daphne_url(django_db_setup, django_db_blocker):
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def calls_settled(transactional_db):
+    """After each test (its browser closed first), wait until the server has finalized every call,
+    so none of their writes races the database flush that ends the test."""
+    yield
+    wait_db(lambda: not Call.objects.filter(status=Call.Status.IN_PROGRESS).exists(), timeout=30,
+            what="the server to finalize the test's calls")
+    # ...and until its after-commit work (webhooks, the post-call dispatch) has stopped querying:
+    # a query over two tables running into the flush's TRUNCATE deadlocks with it.
+    wait_db(lambda: _others_quiet() and (time.sleep(0.3) or _others_quiet()), timeout=30,
+            what="the server's queries to end")
+
+
+def _others_quiet() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() AND state <> 'idle'")
+        return cursor.fetchone()[0] == 0
+
+
 @pytest.fixture
 def support_agent(transactional_db, daphne_url):
     spec = next(spec for spec in DEMO_AGENTS if spec["slug"] == "support")
