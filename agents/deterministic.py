@@ -490,7 +490,7 @@ class DeterministicEngine(DialogEngine):
     @transaction.atomic
     def start(self, ctx: CallContext) -> DialogReply:
         turn = _Turn(ctx)
-        self.caller_idvalue_at(ctx)
+        self.caller_id_lookup(ctx)
         flow = turn.flow
         # Greeting by name says who the number belongs to: only to a caller the agent trusts.
         if caller_verified(ctx):
@@ -516,7 +516,7 @@ class DeterministicEngine(DialogEngine):
         yield reply
 
     @staticmethod
-    def caller_idvalue_at(ctx: CallContext) -> bool:
+    def caller_id_lookup(ctx: CallContext) -> bool:
         """Match the caller ID to a customer before the greeting; True when one is found.
 
         Caller ID can be spoofed, so a match only identifies the caller, unless the agent trusts
