@@ -196,6 +196,7 @@ class _Turn:
             "slots": self.state["slots"], "results": self.state["results"], "result": self.state.get("last_result", {}),
             "identity": identity(self.ctx), "customer": self.customer(), "text": self.text, "dtmf": self.dtmf,
             "intent": self.state.get("intent", ""), "caller_number": self.ctx.caller_number,
+            "context": self.ctx.variables,
             "counters": self.state.setdefault("counters", {}),
             "agent": {"name": agent.name, "closing": agent.closing, "greeting": agent.greeting,
                       "transfer_target": agent.transfer_target},
@@ -492,8 +493,11 @@ class DeterministicEngine(DialogEngine):
         turn = _Turn(ctx)
         self.caller_id_lookup(ctx)
         flow = turn.flow
-        # Greeting by name says who the number belongs to: only to a caller the agent trusts.
-        if caller_verified(ctx):
+        # Greeting by name says who the number belongs to: only to a caller the agent trusts. An
+        # outbound call greets with what its placer knows ({context.driver_name}).
+        if ctx.direction == "outbound" and flow.get("greeting_outbound"):
+            turn.say(flow["greeting_outbound"])
+        elif caller_verified(ctx):
             turn.say(flow.get("greeting_known") or "Hi {customer.first_name}. {agent.greeting}")
         else:
             turn.say(flow.get("greeting") or "{agent.greeting}")

@@ -38,6 +38,10 @@ class CallContext:
     call_id: int | None = None  # the Call's pk, to link rows made during the call (tickets, bookings)
     caller_number: str = ""  # caller ID (E.164 or raw), looked up before the greeting
     customer_id: int | None = None  # identified customer, if any
+    direction: str = "inbound"  # "outbound" when the agent placed the call
+    # Whoever placed an outbound call may pass context (driver name, load number): the flow
+    # reads it as {context.<name>}. Strings only; never private unless the placer put it there.
+    variables: dict[str, str] = field(default_factory=dict)
     history: list[tuple[str, str]] = field(default_factory=list)  # (speaker "caller"/"agent", text)
     state: dict = field(default_factory=dict)  # JSON-serializable: flow step, slots, verification attempts…
     recorder: CallRecorder = field(default_factory=CallRecorder)  # where the dialog reports what happened

@@ -67,6 +67,20 @@ class AgentConfig(models.Model):
             "account. Off: a caller ID match only identifies the caller, who still verifies before anything private."
         ),
     )
+    # Outbound calls (telephony/outbound.py).
+    voicemail_message = models.TextField(
+        blank=True,
+        help_text="Left when an outbound call reaches an answering machine (after the beep); then the call ends. "
+        "Empty: hang up without a message. May use {context.<name>} variables of the call.",
+    )
+    retry_attempts = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(10)],
+        help_text="Outbound calls: how many more times to dial a number that was busy or did not answer.",
+    )
+    retry_spacing_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="Outbound calls: minutes between one attempt's end and the next.",
+    )
     active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -94,6 +94,7 @@ FLOW_SCHEMA = {
         "version": {"const": 1},
         "start": _NAME, "restart": _NAME, "fallback": _NAME, "default_route": _NAME,
         "greeting": {"type": "string"}, "greeting_known": {"type": "string"},
+        "greeting_outbound": {"type": "string"},
         "identity": {"type": "object", "additionalProperties": False, "properties": {
             "entry": _NAME, "locked": _NAME, "require_verification": {"type": "boolean"},
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10}}},
@@ -114,7 +115,7 @@ FLOW_SCHEMA = {
                   "additionalProperties": _STEP_SCHEMA},
     },
 }
-TEMPLATE_ROOTS = {"slots", "results", "result", "identity", "customer", "text", "dtmf", "intent", "caller_number", "counters", "agent"}
+TEMPLATE_ROOTS = {"slots", "results", "result", "identity", "customer", "text", "dtmf", "intent", "caller_number", "counters", "agent", "context"}
 # What each step type needs besides "type".
 _REQUIRED = {
     "ask": ("slot", "entity", "next"), "confirm": ("yes", "no"), "tool": ("tool", "next"), "branch": ("next",),
@@ -216,7 +217,7 @@ def flow_errors(flow: Any) -> list[str]:
         for key in ("say", "prompt", "reprompt", "say_ok", "say_error", "say_miss", "query", "args", "slots", "otherwise"):
             if key in step:
                 _check_template(f"{where}.{key}", step[key], errors)
-    for key in ("greeting", "greeting_known"):
+    for key in ("greeting", "greeting_known", "greeting_outbound"):
         if key in flow:
             _check_template(key, flow[key], errors)
     return errors

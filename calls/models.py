@@ -65,6 +65,20 @@ class Call(models.Model):
     from_number = models.CharField(max_length=64, blank=True)
     to_number = models.CharField(max_length=64, blank=True)
     provider_call_id = models.CharField(max_length=64, blank=True, help_text="Twilio CallSid, Asterisk UUID…")
+    provider_error = models.TextField(blank=True, help_text="The phone network's last error for this call.")
+    # Outbound: what the flow may use ({context.driver_name}), set by whoever placed the call.
+    variables = models.JSONField(default=dict, blank=True, help_text="Context for the agent, e.g. driver and load.")
+    answered_by = models.CharField(
+        max_length=24, blank=True, help_text="Outbound: answering-machine detection (human, machine_end_beep…)."
+    )
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="Outbound: 1 for the first dial, 2 for a retry…")
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries",
+        help_text="Outbound: the attempt this one retries.",
+    )
+    retry_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="Outbound: when the next attempt is dialed (busy or no answer)."
+    )
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -101,6 +115,7 @@ class Call(models.Model):
             models.Index(fields=["agent", "-started_at"]), models.Index(fields=["customer", "-started_at"]),
             # The sweep reads live calls only: a small partial index, not one over every call ever made.
             models.Index(fields=["heartbeat_at"], condition=Q(status="in_progress"), name="call_live_heartbeat"),
+            models.Index(fields=["retry_due_at"], condition=Q(retry_due_at__isnull=False), name="call_retry_due"),
         ]
         constraints = [
             models.UniqueConstraint(

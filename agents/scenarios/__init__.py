@@ -1,7 +1,8 @@
 """Scenario packs: one folder per shipped scenario (docs/scenarios.md).
 
     agents/scenarios/<slug>/
-        scenario.yaml      name, AgentConfig scenario, greeting (greeting_known), closing, persona, tools
+        scenario.yaml      name, AgentConfig scenario, greeting (greeting_known, greeting_outbound), closing,
+                           persona, tools
         flow.yaml          the built-in flow (docs/flows.md)
         schema.yaml        the post-call extraction schema (x-entity / x-hints per field)
         rules.yaml         post-call escalation rules (core/conditions.py)
@@ -44,6 +45,7 @@ class Scenario:
     closing: str
     persona: str = ""
     greeting_known: str = ""
+    greeting_outbound: str = ""  # when the agent placed the call
     tools: tuple[str, ...] = ()
     transfer_target: str = ""
     flow: dict = field(default_factory=dict)
@@ -61,6 +63,8 @@ class Scenario:
         flow = copy.deepcopy(self.flow)
         if self.greeting_known:
             flow["greeting_known"] = self.greeting_known
+        if self.greeting_outbound:
+            flow["greeting_outbound"] = self.greeting_outbound
         return {
             "slug": self.slug, "name": self.name, "scenario": self.scenario, "greeting": self.greeting,
             "closing": self.closing, "persona": self.persona, "enabled_tools": list(self.tools),
@@ -96,6 +100,7 @@ def scenario_load(path: Path) -> Scenario:
     return Scenario(
         slug=path.name, scenario=meta["scenario"], name=meta["name"], path=path, greeting=meta["greeting"],
         closing=meta["closing"], persona=meta.get("persona", ""), greeting_known=meta.get("greeting_known", ""),
+        greeting_outbound=meta.get("greeting_outbound", ""),
         tools=tuple(meta.get("tools") or ()), transfer_target=str(meta.get("transfer_target") or ""),
         flow=_yaml(path / "flow.yaml", {}), extraction_schema=_yaml(path / "schema.yaml", {}),
         escalation_rules=_yaml(path / "rules.yaml", []), vocabulary=_yaml(path / "vocabulary.yaml", {}),

@@ -123,6 +123,18 @@ def test_an_unknown_caller_id_gets_the_plain_greeting():
     assert reply.sentences == ["Hello, Northwind."] and reply.customer_id is None
 
 
+def test_an_outbound_call_greets_with_the_context_it_was_placed_with():
+    agent = AgentConfigFactory(greeting="Hello, dispatch.", flow={
+        **MINI_FLOW, "greeting_outbound": "Hi {context.driver_name}, checking in on load {context.load_number}."})
+    variables = {"driver_name": "Sam", "load_number": "L-1042"}
+    outbound = DeterministicEngine().start(CallContext(agent=agent, direction="outbound", variables=variables))
+    assert outbound.sentences[0] == "Hi Sam, checking in on load L-1042."
+    # The same agent answering a call greets as usual; a missing variable renders empty.
+    assert DeterministicEngine().start(CallContext(agent=agent)).sentences[0] == "Hello, dispatch."
+    bare = DeterministicEngine().start(CallContext(agent=agent, direction="outbound"))
+    assert bare.sentences[0] == "Hi , checking in on load ."
+
+
 def test_the_caller_state_is_not_changed_in_place():
     agent = AgentConfigFactory(flow=MINI_FLOW)
     ctx = CallContext(agent=agent, call_id=None)

@@ -372,6 +372,12 @@ class VoiceSession:
     def end_politely(self, reason: str = "server_shutdown") -> None:
         """The server must end the call (shutdown): say SHUTDOWN_GOODBYE, then end and finalize
         it with `reason`. Callable from any thread; a goodbye already playing is left to end it."""
+        self.say_and_end(self.SHUTDOWN_GOODBYE, reason)
+
+    def say_and_end(self, text: str, reason: str) -> None:
+        """Stop whatever the agent is saying, say `text` (not interruptible), then end the call
+        with `reason`: a shutdown goodbye, a voicemail message after the beep. Callable from any
+        thread; a goodbye already playing is left to end the call. Empty text: end at once."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
@@ -379,14 +385,14 @@ class VoiceSession:
             except RuntimeError:
                 running = None
             if running is not loop:
-                loop.call_soon_threadsafe(self.end_politely, reason)
+                loop.call_soon_threadsafe(self.say_and_end, text, reason)
                 return
         if self._ending or self._goodbye:
             return
-        if self._playout is None or self.ctx is None:
-            self._end(reason)  # nothing said yet: nothing to interrupt
+        if self._playout is None or self.ctx is None or not text.strip():
+            self._end(reason)  # nothing said yet, or nothing to say: nothing to interrupt
             return
-        self._say_goodbye(self.SHUTDOWN_GOODBYE, reason)
+        self._say_goodbye(text, reason)
 
     # --- Lifecycle ----------------------------------------------------------------------------
 
@@ -412,6 +418,7 @@ class VoiceSession:
             self._beating = self.call.pk
             live.heartbeat_add(self.call.pk)
             self.ctx = CallContext(agent=self.agent, call_id=self.call.pk, caller_number=self.caller_number,
+                                   direction=self.call.direction, variables=dict(self.call.variables or {}),
                                    customer_id=self.call.customer_id, recorder=CallRecorderService(self.call))
             background = [
                 asyncio.create_task(self._playout.run(), name="voice-playout"),
@@ -718,6 +725,7 @@ class VoiceSession:
 
     def _interrupt(self, reply: _Reply, *, cause: str, at: float) -> None:
         reply.interrupted = True
+        self._forget_unplayed(reply)
         self._stop_audio(reply)
         self._emit({"type": "clear"})
         self.stats.barge_ins += 1
@@ -726,6 +734,22 @@ class VoiceSession:
             "reply": reply.number, "at_ms": _ms(at - self._t0), "played_ms": played_ms,
             "heard_text": heard_text(reply.sentences),
         })
+
+    def _forget_unplayed(self, reply: _Reply) -> None:
+        """Audio handed to the transport that the far end had not played yet (Twilio buffers
+        what it is sent, and says how far it got with mark echoes) was never heard: take it
+        off the reply's last sentences, so the stored heard text is what the caller heard."""
+        try:
+            unplayed = max(0, int(self.transport.unplayed_samples()))
+        except Exception:  # an estimate: never worth failing a barge-in over
+            logger.exception("transport could not say how much audio is unplayed")
+            return
+        for sentence in reversed(reply.sentences):
+            if unplayed <= 0:
+                break
+            taken = min(unplayed, sentence.played)
+            sentence.played -= taken
+            unplayed -= taken
 
     def _stop_audio(self, reply: _Reply) -> None:
         self.stats.frames_cleared += self._playout.clear()

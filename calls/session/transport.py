@@ -66,6 +66,12 @@ class Transport:
         """The session ended the call (goodbye played, timeout, transfer): close the line.
         Not called when the caller hung up first."""
 
+    def unplayed_samples(self) -> int:
+        """How many samples (at `sample_rate`) of the agent audio already sent the far end has
+        not played yet. Asked at a barge-in, so the stored heard text leaves them out. Lines
+        that play what they are sent at once (paced in real time) keep the default, 0."""
+        return 0
+
 
 class MemoryTransport(Transport):
     """Keeps everything it is sent, with arrival times: `simulate_call`, the latency
@@ -81,6 +87,10 @@ class MemoryTransport(Transport):
         self.frames: list[tuple[float, bytes]] = []  # (monotonic time handed over, frame)
         self.events: list[tuple[float, dict[str, Any]]] = []
         self.hung_up: str | None = None
+        self.unplayed = 0  # what unplayed_samples() answers: a line with a playback buffer
+
+    def unplayed_samples(self) -> int:
+        return self.unplayed
 
     async def send_audio(self, frame: bytes) -> None:
         self.frames.append((self.clock(), frame))

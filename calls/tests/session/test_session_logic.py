@@ -65,6 +65,26 @@ def test_dtmf_without_pound_is_sent_after_a_pause_and_interrupts_the_agent(agent
     assert greeting.interrupted and greeting.heard_text
 
 
+def test_audio_the_line_had_not_played_at_a_barge_in_is_not_stored_as_heard(agent, phone, fake_speech):
+    engine = ScriptedEngine(["Got it."], greeting=LONG)
+    p = phone(agent, engine)
+
+    async def scenario(p):
+        await p.until_event("agent_text")
+        await asyncio.sleep(0.6)
+        # The line still buffers everything sent so far (Twilio before its first mark echo).
+        p.transport.unplayed = p.transport.sample_rate * 30
+        p.caller.press("7")
+        await p.until_event("clear")
+        await p.until_listening()
+
+    play(p, scenario)
+    greeting = Turn.objects.order_by("index").first()
+    assert greeting.interrupted and greeting.heard_text == ""
+    barge_in = CallEvent.objects.get(kind=CallEvent.Kind.BARGE_IN)
+    assert barge_in.payload["played_ms"] == 0 and barge_in.payload["heard_text"] == ""
+
+
 def test_a_short_sound_over_the_agent_is_not_a_barge_in(agent, phone, fake_speech):
     p = phone(agent, ScriptedEngine(greeting=LONG))
 
