@@ -79,6 +79,9 @@ class Call(models.Model):
     retry_due_at = models.DateTimeField(
         null=True, blank=True, help_text="Outbound: when the next attempt is dialed (busy or no answer)."
     )
+    # The API client's Idempotency-Key (prefixed with its user id): a retried request finds this
+    # call instead of dialing again.
+    request_key = models.CharField(max_length=200, blank=True, editable=False)
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -126,6 +129,7 @@ class Call(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")), name="call_ends_after_start"
             ),
+            models.UniqueConstraint(fields=["request_key"], condition=~Q(request_key=""), name="call_request_key_unique"),
         ]
 
     def __str__(self) -> str:

@@ -72,6 +72,57 @@ def call_answer(*, call: Call) -> Call:
     return call
 
 
+@transaction.atomic
+def call_connect(*, call_id: int) -> Call | None:
+    """A prepared call's audio has connected (a Twilio stream started, an AudioSocket connected):
+    move a queued or ringing call to in progress and start its heartbeat. None when the call
+    has already ended: a stream for it is refused and nothing is written."""
+    call = Call.objects.select_for_update().filter(pk=call_id).first()
+    if call is None or call.is_finished:
+        return None
+    if call.status != Call.Status.IN_PROGRESS:
+        call_answer(call=call)
+    return call
+
+
+def call_is_live(call: Call, *, now=None) -> bool:
+    """In progress, with a process stamping its heartbeat: that process will finalize it."""
+    if call.status != Call.Status.IN_PROGRESS or call.heartbeat_at is None:
+        return False
+    age = ((now or timezone.now()) - call.heartbeat_at).total_seconds()
+    return age < settings.CALL_LOST_AFTER_SECONDS
+
+
+@transaction.atomic
+def call_status_apply(*, call_id: int, status: str, provider_status: str = "", duration: float | None = None) -> bool:
+    """A phone network's report of where the call is (Twilio status callbacks). Idempotent and
+    safe out of order: a report that is not a step forward changes nothing (a late "ringing"
+    after "completed"). Returns True when the call changed.
+
+    A terminal report for a call a voice session is still serving is only logged: the session
+    stores its last turns and its recording, then finalizes the call itself, so its post-call
+    work runs on the whole call. The lost-call sweep finalizes it if the session never does.
+    """
+    call = Call.objects.select_for_update().filter(pk=call_id).first()
+    if call is None or call.status == status or not call.can_transition(status):
+        return False
+    payload = {"provider_status": provider_status} if provider_status else {}
+    if duration is not None:
+        payload["provider_duration_seconds"] = duration
+    if status == Call.Status.IN_PROGRESS:
+        call_answer(call=call)
+        return True
+    if status not in Call.TERMINAL_STATUSES:
+        call.transition(status)
+        call.save(update_fields=["status", "updated_at"])
+        call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=status, payload=payload)
+        return True
+    if call_is_live(call):
+        call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=f"provider_{status}", payload=payload)
+        return False
+    return call_finalize(call_id=call.pk, status=status, end_reason=provider_status or status)
+
+
 def turn_record(*, call: Call, speaker: str, text: str, **fields: Any) -> Turn:
     """Append a turn as soon as it completes; the index is the next free one for the call."""
     for _ in range(3):

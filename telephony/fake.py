@@ -15,16 +15,23 @@ class FakeProvider(TelephonyProvider):
     name = "fake"
     # Numbers that fail, for tests of error handling: to -> permanent?
     failing: dict[str, bool] = {}
+    # Set to a message to make check_configured() fail, as a provider without credentials does.
+    missing: str = ""
 
-    def place_call(self, *, to: str, from_: str, callback_url: str) -> str:
-        if to in self.failing:
-            raise TelephonyError(f"cannot call {to}", permanent=self.failing[to])
+    def check_configured(self) -> None:
+        if self.missing:
+            raise TelephonyError(self.missing, permanent=True)
+
+    def place_call(self, call) -> str:
+        if call.to_number in self.failing:
+            raise TelephonyError(f"cannot call {call.to_number}", permanent=self.failing[call.to_number])
         call_id = f"FAKE{next(_ids):06d}"
-        outbox.append({"action": "place_call", "call_id": call_id, "to": to, "from": from_, "callback_url": callback_url})
+        outbox.append({"action": "place_call", "call_id": call_id, "to": call.to_number, "from": call.from_number,
+                       "call": str(call.public_id), "variables": dict(call.variables)})
         return call_id
 
-    def transfer(self, *, call_id: str, target: str) -> None:
-        outbox.append({"action": "transfer", "call_id": call_id, "target": target})
+    def transfer(self, call, *, target: str) -> None:
+        outbox.append({"action": "transfer", "call_id": call.provider_call_id, "target": target})
 
-    def hang_up(self, *, call_id: str) -> None:
-        outbox.append({"action": "hang_up", "call_id": call_id})
+    def hang_up(self, call) -> None:
+        outbox.append({"action": "hang_up", "call_id": call.provider_call_id})

@@ -1,7 +1,7 @@
 """The transport-agnostic voice session: one per live call (see docs/voice.md)."""
 
-from .session import SessionStats, SessionSummary, VoiceSession, phrase_cache, session_warm_up
+from .session import CallAlreadyEnded, SessionStats, SessionSummary, VoiceSession, phrase_cache, session_warm_up
 from .transport import MemoryTransport, SessionEvent, Transport
 
-__all__ = ["MemoryTransport", "SessionEvent", "SessionStats", "SessionSummary", "Transport", "VoiceSession",
+__all__ = ["CallAlreadyEnded", "MemoryTransport", "SessionEvent", "SessionStats", "SessionSummary", "Transport", "VoiceSession",
            "phrase_cache", "session_warm_up"]

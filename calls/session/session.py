@@ -225,6 +225,11 @@ class _Reply:
         return " ".join(self.texts)
 
 
+class CallAlreadyEnded(Exception):
+    """`run()` was given a Call that has ended (a late stream for a finished call): nothing is
+    written, and the transport should close the line."""
+
+
 class VoiceSession:
     """One live call. Transports use `feed_audio`, `feed_dtmf`, `hang_up` and `await run()`.
 
@@ -411,6 +416,10 @@ class VoiceSession:
         try:
             try:
                 self.call = await self._db(self._open_call)
+            except CallAlreadyEnded:
+                self.call = None  # nothing of this session is written to the ended call
+                self._end("already_ended")
+                raise
             except Exception:
                 logger.exception("voice session could not create its Call")
                 self._end("error")
@@ -446,7 +455,11 @@ class VoiceSession:
 
     def _open_call(self) -> Call:
         if self.call is not None:
-            return self.call
+            # Prepared by a webhook, FastAGI or an outbound dial: it is answered now.
+            call = services.call_connect(call_id=self.call.pk)
+            if call is None:
+                raise CallAlreadyEnded(f"call {self.call.pk} has already ended")
+            return call
         # The dialog engine identifies the caller (caller ID, then verification) and the
         # session records it on the call as soon as it does (see _gather).
         return services.call_start(
