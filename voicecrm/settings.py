@@ -418,10 +418,32 @@ KNOWLEDGE_MIN_CONFIDENCE = env_float("KNOWLEDGE_MIN_CONFIDENCE", 0.5, minimum=0.
 KNOWLEDGE_MIN_SIMILARITY = env_float("KNOWLEDGE_MIN_SIMILARITY", 0.45, minimum=0.0)
 
 # --- Telephony -----------------------------------------------------------------------------------
-# Phone networks that can place and steer calls, by name (telephony/registry.py).
-TELEPHONY_PROVIDERS: dict[str, str] = {}
+# Phone networks that can place and steer calls, by name (telephony/registry.py), like EMAIL_BACKEND.
+TELEPHONY_PROVIDERS: dict[str, str] = {
+    "twilio": env_str("TELEPHONY_TWILIO_PROVIDER", "telephony.twilio.client.TwilioProvider"),
+    "asterisk": env_str("TELEPHONY_ASTERISK_PROVIDER", "telephony.asterisk.ari.AriProvider"),
+}
+# Outbound calls that are still "queued" this long after they were placed were never dialed (a
+# worker died mid-dial): the retry sweep fails them instead of dialing twice.
+OUTBOUND_DIAL_TIMEOUT_SECONDS = env_int("OUTBOUND_DIAL_TIMEOUT_SECONDS", 600, minimum=60)
+OUTBOUND_SWEEP_SECONDS = env_float("OUTBOUND_SWEEP_SECONDS", 60.0, minimum=1.0)
+
+# Twilio (docs/twilio.md). Webhooks and the media stream are signed with the auth token, and
+# checked against PUBLIC_BASE_URL (the https origin Twilio calls).
 TWILIO_ACCOUNT_SID = env_optional("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_secret("TWILIO_AUTH_TOKEN")
+# Tests point the real twilio client at a loopback fake of the REST API; empty: api.twilio.com.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "").rstrip("/")
+
+# Asterisk (docs/asterisk.md): the AudioSocket audio server and the FastAGI server are separate
+# processes (`manage.py run_audiosocket`, `manage.py run_fastagi`); ARI places and steers calls.
+AUDIOSOCKET_BIND = env_str("AUDIOSOCKET_BIND", "127.0.0.1")
+AUDIOSOCKET_PORT = env_int("AUDIOSOCKET_PORT", 9092, minimum=0, maximum=65535)
+FASTAGI_BIND = env_str("FASTAGI_BIND", "127.0.0.1")
+FASTAGI_PORT = env_int("FASTAGI_PORT", 4573, minimum=0, maximum=65535)
+ASTERISK_ARI_URL = env_str("ASTERISK_ARI_URL", "").rstrip("/")  # e.g. http://pbx.internal:8088
+ASTERISK_ARI_USER = env_str("ASTERISK_ARI_USER", "")
+ASTERISK_ARI_PASSWORD = env_secret("ASTERISK_ARI_PASSWORD", "")
 
 # --- Browser widget ---------------------------------------------------------------------------
 # /ws/voice/<key>/ is embedded on customers' sites: the consumer checks each widget key's own

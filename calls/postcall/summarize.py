@@ -22,7 +22,10 @@ from tickets.models import Ticket
 logger = logging.getLogger(__name__)
 
 OUTCOMES = ("transferred", "ticket_created", "appointment_booked", "escalated", "resolved", "unresolved",
-            "abandoned", "no_conversation")
+            "abandoned", "no_conversation", "voicemail", "not_reached")
+# How an outbound call that reached nobody ended, as the status the phone network reported.
+_NOT_REACHED = {Call.Status.BUSY: "The line was busy.", Call.Status.NO_ANSWER: "Nobody answered.",
+                Call.Status.FAILED: "The call could not be placed.", Call.Status.CANCELED: "The call was canceled."}
 
 _POSITIVE = {
     "thanks", "thank", "great", "perfect", "appreciate", "appreciated", "helpful", "awesome", "excellent",
@@ -72,6 +75,11 @@ def sentiment_of(text: str) -> str:
 
 def outcome_of(call: Call, conversation: Conversation) -> tuple[str, str]:
     """(outcome, a sentence saying it)."""
+    # Facts of the call come first: what was (not) said cannot change them.
+    if call.end_reason == "voicemail" or call.answered_by.startswith("machine"):
+        return "voicemail", "The call reached voicemail; the agent left its message."
+    if call.answered_at is None and call.status in _NOT_REACHED:
+        return "not_reached", _NOT_REACHED[call.status]
     caller_turns = [u for u in conversation.turns() if u.speaker in ("caller", "mixed")]
     if not caller_turns:
         return "no_conversation", "Nobody spoke on the call."
@@ -140,6 +148,9 @@ def summarize_with_llm(call: Call, conversation: Conversation) -> dict:
     summary = str(result.get("summary", "")).strip()
     sentiment = str(result.get("sentiment", "")).lower()
     outcome = str(result.get("outcome", "")).lower()
+    fact = outcome_of(call, conversation)[0]
+    if fact in ("voicemail", "not_reached"):
+        outcome = fact  # an LLM's reading of the words cannot overrule the phone network
     if not summary or sentiment not in Call.Sentiment.values:
         raise ValueError(f"LLM summary is incomplete: {result!r}")
     return {"summary": summary, "outcome": outcome if outcome in OUTCOMES else outcome_of(call, conversation)[0],

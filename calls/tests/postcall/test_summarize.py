@@ -46,6 +46,21 @@ def test_the_outcome_follows_what_the_call_did(broker):
     assert silent.outcome == "no_conversation" and silent.summary.endswith("Nobody spoke on the call.")
 
 
+def test_voicemail_and_unanswered_outbound_calls_say_so_whatever_was_said(broker):
+    voicemail = call_with_turns(scenarios.CHECK_IN)
+    Call.objects.filter(pk=voicemail.pk).update(direction=Call.Direction.OUTBOUND, answered_by="machine_end_beep")
+    call_finalize(call_id=voicemail.pk, end_reason="voicemail")
+    analysis_run_execute_sync(run=voicemail.analysis_runs.get())
+    voicemail.refresh_from_db()
+    assert voicemail.outcome == "voicemail" and voicemail.summary.endswith("the agent left its message.")
+    busy = call_with_turns(scenarios.Scenario("busy", "dispatch", lines=[]))
+    Call.objects.filter(pk=busy.pk).update(status=Call.Status.QUEUED, answered_at=None)
+    call_finalize(call_id=busy.pk, status=Call.Status.BUSY, end_reason="busy")
+    analysis_run_execute_sync(run=busy.analysis_runs.get())
+    busy.refresh_from_db()
+    assert (busy.status, busy.outcome) == (Call.Status.BUSY, "not_reached") and busy.summary.endswith("busy.")
+
+
 @pytest.mark.parametrize("text,expected", [
     ("Thanks so much, that was really helpful, great service!", "positive"),
     ("This is ridiculous, I'm so frustrated, the worst service.", "negative"),
