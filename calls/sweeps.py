@@ -8,7 +8,8 @@ pipeline and the call.ended webhook run as for any other call.
 
 Who runs the sweep: Celery beat (`calls.tasks.call_sweep_lost_task`, CELERY_BEAT_SCHEDULE) when
 there is a broker; in embedded mode (eager Celery, no beat) the ASGI process starts
-`call_sweeper_start()`: a daemon thread that sweeps at start and every CALL_SWEEP_SECONDS.
+`call_sweeper_start()`: a daemon thread that sweeps at start and every CALL_SWEEP_SECONDS, with
+the other apps' sweeps registered by `embedded_sweep_register` (outbound retries).
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ def call_sweep_lost(*, now: dt.datetime | None = None) -> dict:
 
 _sweeper: threading.Thread | None = None
 _sweeper_lock = threading.Lock()
+# Other apps' periodic work that beat runs in production (outbound retries): in embedded mode
+# this thread runs it too, after the lost-call sweep. Registered from their AppConfig.ready().
+_embedded_sweeps: list = []
+
+
+def embedded_sweep_register(sweep) -> None:
+    """Run `sweep()` with the lost-call sweep in embedded mode (no beat)."""
+    if sweep not in _embedded_sweeps:
+        _embedded_sweeps.append(sweep)
 
 
 def call_sweeper_start() -> threading.Thread:
@@ -84,10 +94,11 @@ def call_sweeper_start() -> threading.Thread:
 
 def _sweep_forever() -> None:
     while True:
-        try:
-            call_sweep_lost()
-        except Exception:
-            logger.exception("call sweep failed")
-        finally:
-            connection.close()  # hold none between sweeps; the next one opens a fresh one
+        for sweep in [call_sweep_lost, *_embedded_sweeps]:
+            try:
+                sweep()
+            except Exception:
+                logger.exception("sweep %s failed", getattr(sweep, "__name__", sweep))
+            finally:
+                connection.close()  # hold none between sweeps; the next one opens a fresh one
         time.sleep(settings.CALL_SWEEP_SECONDS)

@@ -3,7 +3,8 @@
 Supervisor: every CRM permission, user administration (within its own permissions: see
 voicecrm/admin.py) and the audit log; never API tokens, groups or raw permissions, which only
 superusers manage, so a Supervisor cannot grant itself more than it has.
-Agent: works customers, tickets and appointments; reads calls; chats with agents.
+Agent: works customers, tickets and appointments; reads calls; places outbound calls; chats with
+agents.
 Viewer: reads everything, changes nothing.
 Applied by data migrations, so a new model gets its permissions by a new migration that calls
 `roles_sync` again.
@@ -24,8 +25,10 @@ AGENT_EDITS = {
 CUSTOM_PERMISSIONS = [
     ("agents", "agentconfig", "chat_with_agent", "Can chat with agents"),
     ("agents", "agentconfig", "chat_as_caller", "Can chat with agents as any caller number"),
+    # place_call: have an agent phone someone (POST /api/calls/, the customers' "Call now" action).
+    ("calls", "call", "place_call", "Can place outbound calls"),
 ]
-AGENT_EXTRAS = {"agents": ["chat_with_agent"]}
+AGENT_EXTRAS = {"agents": ["chat_with_agent"], "calls": ["place_call"]}
 
 # Outside the CRM: what a Supervisor may do there (users within its own permissions).
 SUPERVISOR_EXTRAS = {

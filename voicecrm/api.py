@@ -2,13 +2,16 @@
 
 from django import forms
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path
 from django_filters import rest_framework as filters
 from knox import views as knox_views
 from rest_framework import mixins, routers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from calls.models import Call
@@ -16,6 +19,8 @@ from calls.serializers import CallDetailSerializer, CallSerializer
 from core.phones import normalize_phone
 from customers.models import Appointment, Customer, Order, Service
 from customers.serializers import AppointmentSerializer, CustomerSerializer, OrderSerializer, ServiceSerializer
+from telephony.outbound import OutboundError, outbound_call_place
+from telephony.serializers import OutboundCallSerializer
 from tickets.models import Ticket
 from tickets.serializers import TicketSerializer
 from tickets.services import ticket_create, ticket_update
@@ -93,20 +98,73 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = OrderSerializer
 
 
+class CanPlaceCalls(BasePermission):
+    message = "Your role cannot place calls."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("calls.place_call")
+
+
+class IdempotencyConflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This Idempotency-Key was already used for a different call."
+    default_code = "idempotency_conflict"
+
+
 class CallViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "public_id"
     queryset = Call.objects.select_related("agent")
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = CallFilter
+    MAX_IDEMPOTENCY_KEY = 100
 
     def get_serializer_class(self):
+        if self.action == "create":
+            return OutboundCallSerializer
         return CallDetailSerializer if self.action == "retrieve" else CallSerializer
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [CanPlaceCalls()]
+        return super().get_permissions()
+
+    def create(self, request, *args, **kwargs):
+        """Place an outbound call: 202 with the queued Call; it is dialed in the background.
+
+        With an Idempotency-Key header a retried request returns the Call the first one made and
+        dials nothing (the same key with a different agent or number: 409).
+        """
+        serializer = OutboundCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > self.MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise ApiValidationError({"Idempotency-Key": [f"At most {self.MAX_IDEMPOTENCY_KEY} printable characters."]})
+        request_key = f"{request.user.pk}:{key}" if key else ""
+        try:
+            call = outbound_call_place(agent=data["agent"], to=data["to"], variables=data["variables"],
+                                       channel=data["channel"], request_key=request_key)
+        except OutboundError as error:
+            raise ApiValidationError(error.message_dict) from None
+        if request_key and (call.agent_id != data["agent"].pk or not _same_number(call.to_number, data["to"])):
+            raise IdempotencyConflict()
+        return Response(CallSerializer(call, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related("turns", "events", "information")
         return queryset
+
+
+def _same_number(stored: str, sent: str) -> bool:
+    """The number an earlier request stored, sent again in any format (or the same extension)."""
+    if stored == sent.strip():
+        return True
+    try:
+        return normalize_phone(sent) == stored
+    except DjangoValidationError:
+        return False
 
 
 class TicketViewSet(

@@ -178,6 +178,8 @@ CELERY_TASK_ROUTES = {
     "calls.tasks.webhook_sweep_task": {"queue": "default"},
     "calls.tasks.call_sweep_lost_task": {"queue": "default"},
     "calls.tasks.agent_phrases_presynthesize_task": {"queue": "tts"},
+    "telephony.tasks.outbound_dial_task": {"queue": "default"},
+    "telephony.tasks.outbound_sweep_task": {"queue": "default"},
 }
 # Longer than the longest task (a long recording's transcription), so an unacked
 # task is not redelivered to a second worker while the first still runs it.
@@ -201,6 +203,11 @@ MAX_CALLS_PER_PROCESS = env_int("MAX_CALLS_PER_PROCESS", 8, minimum=1)
 # stop_grace_period and daphne's --application-close-timeout must be at least this (docker-compose.yml).
 # Whole seconds: daphne's --application-close-timeout takes an integer.
 SHUTDOWN_GRACE_SECONDS = env_int("SHUTDOWN_GRACE_SECONDS", 20, minimum=1)
+# Outbound calls (telephony/outbound.py): the sweep dials due retries every OUTBOUND_SWEEP_SECONDS,
+# and fails calls still "dialing" after OUTBOUND_DIAL_TIMEOUT_SECONDS (their worker died mid-dial;
+# dialing again could ring the person twice).
+OUTBOUND_DIAL_TIMEOUT_SECONDS = env_int("OUTBOUND_DIAL_TIMEOUT_SECONDS", 600, minimum=60)
+OUTBOUND_SWEEP_SECONDS = env_float("OUTBOUND_SWEEP_SECONDS", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE: dict = {
     # A sweep still queued when the next is due is worthless: let it expire.
     "postcall-sweep": {"task": "calls.tasks.postcall_sweep_task", "schedule": POSTCALL_SWEEP_SECONDS,
@@ -209,6 +216,9 @@ CELERY_BEAT_SCHEDULE: dict = {
                       "options": {"expires": POSTCALL_SWEEP_SECONDS}},
     "call-sweep-lost": {"task": "calls.tasks.call_sweep_lost_task", "schedule": CALL_SWEEP_SECONDS,
                         "options": {"expires": CALL_SWEEP_SECONDS}},
+    # Outbound retries that are due, and calls whose dial was lost (telephony/outbound.py).
+    "outbound-sweep": {"task": "telephony.tasks.outbound_sweep_task", "schedule": OUTBOUND_SWEEP_SECONDS,
+                       "options": {"expires": OUTBOUND_SWEEP_SECONDS}},
 }
 
 # --- Auth, i18n, static, media ---------------------------------------------------------
@@ -423,10 +433,6 @@ TELEPHONY_PROVIDERS: dict[str, str] = {
     "twilio": env_str("TELEPHONY_TWILIO_PROVIDER", "telephony.twilio.client.TwilioProvider"),
     "asterisk": env_str("TELEPHONY_ASTERISK_PROVIDER", "telephony.asterisk.ari.AriProvider"),
 }
-# Outbound calls that are still "queued" this long after they were placed were never dialed (a
-# worker died mid-dial): the retry sweep fails them instead of dialing twice.
-OUTBOUND_DIAL_TIMEOUT_SECONDS = env_int("OUTBOUND_DIAL_TIMEOUT_SECONDS", 600, minimum=60)
-OUTBOUND_SWEEP_SECONDS = env_float("OUTBOUND_SWEEP_SECONDS", 60.0, minimum=1.0)
 
 # Twilio (docs/twilio.md). Webhooks and the media stream are signed with the auth token, and
 # checked against PUBLIC_BASE_URL (the https origin Twilio calls).
