@@ -37,6 +37,10 @@ class AgentConfigAdmin(CrmModelAdmin):
         ("Caller identity", {"fields": ["trust_caller_id"], "description": (
             "Caller ID can be spoofed. Leave this off unless every route to this agent is a phone line whose caller "
             "ID you trust: off, a number match only identifies the caller, who verifies before anything private.")}),
+        ("Outbound calls", {"fields": ["voicemail_message", ("retry_attempts", "retry_spacing_minutes")], "description": (
+            "When this agent places calls (the API, or Call now on customers): the message an answering machine gets, "
+            "and how often a busy or unanswered number is tried again. Its first words are the flow's "
+            "greeting_outbound.")}),
         ("Post-call extraction", {"fields": ["extraction_schema"]}),
     ]
 

@@ -90,6 +90,21 @@ class ExtractionErrorsFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ProviderErrorFilter(admin.SimpleListFilter):
+    title = "phone network error"
+    parameter_name = "provider_error"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With an error"), ("no", "Without")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(provider_error="")
+        if self.value() == "no":
+            return queryset.filter(provider_error="")
+        return queryset
+
+
 class TurnInline(ReadOnlyInline):
     model = Turn
     show_change_link = False
@@ -125,10 +140,10 @@ class CallAdmin(CrmModelAdmin):
         "short_id", "started_at", "channel", "from_number", "customer", "agent", "status", "duration_seconds",
         "intent", "outcome", "analysis_status", "analysis_stages",
     ]
-    list_filter = ["status", "channel", "analysis_status", StageFailedFilter, ExtractionErrorsFilter, "direction",
-                   "sentiment", "agent", "started_at"]
+    list_filter = ["status", "channel", "analysis_status", StageFailedFilter, ExtractionErrorsFilter,
+                   ProviderErrorFilter, "direction", "outcome", "sentiment", "agent", "started_at"]
     search_fields = ["public_id", "provider_call_id", "from_number", "to_number", "customer__account_number",
-                     "customer__last_name", "summary"]
+                     "customer__last_name", "summary", "provider_error"]
     list_select_related = ["customer", "agent"]
     raw_id_fields = ["customer"]
     date_hierarchy = "started_at"
@@ -140,13 +155,16 @@ class CallAdmin(CrmModelAdmin):
         "public_id", "channel", "direction", "from_number", "to_number", "provider_call_id", "agent", "agent_version",
         "status", "end_reason", "started_at", "answered_at", "ended_at", "duration_seconds", "recording_player",
         "structured_data_pretty", "extraction_errors", "schema_version", "analysis_status", "analysis_error",
-        "created_at", "updated_at", "analysis_overview", "final_transcript_text",
+        "created_at", "updated_at", "analysis_overview", "final_transcript_text", "provider_error", "variables",
+        "answered_by", "attempt", "retry_of", "retry_due_at",
     ]
     fieldsets = [
         (None, {"fields": ["public_id", ("channel", "direction"), ("from_number", "to_number"), "provider_call_id",
                            "customer", ("agent", "agent_version")]}),
         ("Lifecycle", {"fields": [("status", "end_reason"), ("started_at", "answered_at", "ended_at"),
                                   "duration_seconds", "recording_player"]}),
+        ("Phone network", {"fields": ["provider_error", "variables", "answered_by", ("attempt", "retry_of"),
+                                      "retry_due_at"]}),
         ("Outcome", {"fields": ["intent", "outcome", "sentiment", "summary"]}),
         ("Extracted data", {"fields": ["structured_data_pretty", "extraction_errors", "schema_version",
                                         ("analysis_status", "analysis_error")]}),
