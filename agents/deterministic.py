@@ -106,6 +106,19 @@ _FORMATTER = _Formatter()
 _WHOLE_FIELD = re.compile(r"^\{([A-Za-z0-9_.\-]+)\}$")
 
 
+def voicemail_text(agent: AgentConfig, variables: dict | None) -> str:
+    """The agent's voicemail message for a call placed with `variables` ({context.driver_name};
+    a missing one renders empty). A broken template is left as written rather than lost."""
+    if not agent.voicemail_message.strip():
+        return ""
+    namespace = {"context": variables or {}, "agent": {"name": agent.name}}
+    try:
+        return _FORMATTER.vformat(agent.voicemail_message, (), namespace).strip()
+    except (ValueError, IndexError, KeyError, AttributeError):
+        logger.warning("bad voicemail template of agent %s: %r", agent.slug, agent.voicemail_message)
+        return agent.voicemail_message.strip()
+
+
 # --- conditions ----------------------------------------------------------------------------------
 
 # The flow's conditions are the project's one condition language (core/conditions.py).

@@ -263,3 +263,17 @@ def test_odd_input_never_breaks_a_demo_agent(spec):
         ctx.remember(reply, caller_text=text)
         if reply.action:
             break
+
+
+def test_the_voicemail_message_reads_the_calls_context():
+    from agents.deterministic import voicemail_text
+
+    agent = AgentConfigFactory(name="Dispatch", voicemail_message="Hi {context.driver_name}, {agent.name} here about "
+                                                                  "load {context.load_number}. Please call back.")
+    assert voicemail_text(agent, {"driver_name": "Sam", "load_number": "L-7"}) == (
+        "Hi Sam, Dispatch here about load L-7. Please call back.")
+    assert voicemail_text(agent, {}) == "Hi , Dispatch here about load . Please call back."
+    agent.voicemail_message = "Call back {context.x"  # broken: said as written, not dropped
+    assert voicemail_text(agent, {}) == "Call back {context.x"
+    agent.voicemail_message = "  "
+    assert voicemail_text(agent, {"driver_name": "Sam"}) == ""
