@@ -23,6 +23,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from agents.models import AgentConfig
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
