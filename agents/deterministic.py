@@ -23,10 +23,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import AgentConfig
 from agents.engine import CallContext, DialogEngine, DialogReply, ToolCall
 from agents.flows import flow_for
 from agents.knowledge import DONT_KNOW
+from agents.models import AgentConfig
 from agents.nlu.intents import IntentRecognizer, IntentResult
 from agents.slots import Env, extract
 from agents.text import datetime_text, money_text, time_text
