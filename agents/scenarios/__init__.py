@@ -2,7 +2,8 @@
 
     agents/scenarios/<slug>/
         scenario.yaml      name, AgentConfig scenario, greeting (greeting_known, greeting_outbound), closing,
-                           persona, tools
+                           persona, tools; for outbound calls voicemail_message, retry_attempts,
+                           retry_spacing_minutes
         flow.yaml          the built-in flow (docs/flows.md)
         schema.yaml        the post-call extraction schema (x-entity / x-hints per field)
         rules.yaml         post-call escalation rules (core/conditions.py)
@@ -46,6 +47,9 @@ class Scenario:
     persona: str = ""
     greeting_known: str = ""
     greeting_outbound: str = ""  # when the agent placed the call
+    voicemail_message: str = ""  # left on an answering machine by an outbound call
+    retry_attempts: int = 0  # outbound: redials of a busy or unanswered number
+    retry_spacing_minutes: int = 15
     tools: tuple[str, ...] = ()
     transfer_target: str = ""
     flow: dict = field(default_factory=dict)
@@ -70,7 +74,8 @@ class Scenario:
             "closing": self.closing, "persona": self.persona, "enabled_tools": list(self.tools),
             "extraction_schema": copy.deepcopy(self.extraction_schema),
             "escalation_rules": copy.deepcopy(self.escalation_rules), "flow": flow,
-            "transfer_target": self.transfer_target,
+            "transfer_target": self.transfer_target, "voicemail_message": self.voicemail_message,
+            "retry_attempts": self.retry_attempts, "retry_spacing_minutes": self.retry_spacing_minutes,
         }
 
 
@@ -100,7 +105,8 @@ def scenario_load(path: Path) -> Scenario:
     return Scenario(
         slug=path.name, scenario=meta["scenario"], name=meta["name"], path=path, greeting=meta["greeting"],
         closing=meta["closing"], persona=meta.get("persona", ""), greeting_known=meta.get("greeting_known", ""),
-        greeting_outbound=meta.get("greeting_outbound", ""),
+        greeting_outbound=meta.get("greeting_outbound", ""), voicemail_message=meta.get("voicemail_message", ""),
+        retry_attempts=int(meta.get("retry_attempts", 0)), retry_spacing_minutes=int(meta.get("retry_spacing_minutes", 15)),
         tools=tuple(meta.get("tools") or ()), transfer_target=str(meta.get("transfer_target") or ""),
         flow=_yaml(path / "flow.yaml", {}), extraction_schema=_yaml(path / "schema.yaml", {}),
         escalation_rules=_yaml(path / "rules.yaml", []), vocabulary=_yaml(path / "vocabulary.yaml", {}),
