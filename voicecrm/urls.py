@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/", include("voicecrm.api")),
     path("agents/", include("agents.urls")),
     path("calls/", include("calls.urls")),
+    path("telephony/twilio/", include("telephony.twilio.urls")),
 ]
 
 # No route serves MEDIA_ROOT: recordings go through calls.views.call_recording, which checks permissions.
