@@ -450,6 +450,13 @@ FASTAGI_PORT = env_int("FASTAGI_PORT", 4573, minimum=0, maximum=65535)
 ASTERISK_ARI_URL = env_str("ASTERISK_ARI_URL", "").rstrip("/")  # e.g. http://pbx.internal:8088
 ASTERISK_ARI_USER = env_str("ASTERISK_ARI_USER", "")
 ASTERISK_ARI_PASSWORD = env_secret("ASTERISK_ARI_PASSWORD", "")
+# FastAGI has no authentication: peers it serves (IPs or CIDRs, comma-separated; empty: any peer).
+FASTAGI_ALLOWED_NETWORKS = env_list("FASTAGI_ALLOWED_NETWORKS", [])
+# What an outbound ARI channel dials ({number}: E.164 or an extension), the dialplan context it
+# enters when answered, and how long the dial context lets it ring (docs/asterisk.md).
+ASTERISK_OUTBOUND_ENDPOINT = env_str("ASTERISK_OUTBOUND_ENDPOINT", "Local/{number}@voicecrm-dial")
+ASTERISK_OUTBOUND_CONTEXT = env_str("ASTERISK_OUTBOUND_CONTEXT", "voicecrm-outbound")
+ASTERISK_RING_SECONDS = env_int("ASTERISK_RING_SECONDS", 30, minimum=5, maximum=300)
 
 # --- Browser widget ---------------------------------------------------------------------------
 # /ws/voice/<key>/ is embedded on customers' sites: the consumer checks each widget key's own
