@@ -91,13 +91,20 @@ def twilio_callback_call(*, call_sid: str, call_ref) -> Call | None:
 
 
 def twilio_status_apply(*, hook: StatusCallback) -> Call | None:
-    """Move the call along (once, forward only) and, once an outbound attempt has ended busy or
-    unanswered, let outbound calling schedule the next attempt. None for an unknown call."""
+    """Move the call along (once, forward only), keeping Twilio's CallDuration, and once an
+    outbound attempt has ended busy or unanswered, let outbound calling schedule the next attempt.
+    None for an unknown call."""
     call = twilio_callback_call(call_sid=hook.call_sid, call_ref=hook.call_ref)
     if call is None:
         return None
-    call_status_apply(call_id=call.pk, status=hook.status, provider_status=hook.call_status, duration=hook.duration)
+    changed = call_status_apply(call_id=call.pk, status=hook.status, provider_status=hook.call_status,
+                                duration=hook.duration)
     call.refresh_from_db()
+    if changed and call.is_finished and hook.duration is not None:
+        # This report ended the call (no session was serving it): the network's own count of
+        # the answered seconds beats the gap between two webhooks' arrival times.
+        Call.objects.filter(pk=call.pk).update(duration_seconds=hook.duration)
+        call.duration_seconds = hook.duration
     if call.direction == Call.Direction.OUTBOUND and call.is_finished:
         outbound_call_ended(call)  # idempotent: a repeated final report schedules nothing more
     return call

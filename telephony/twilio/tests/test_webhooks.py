@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from agents.tests.factories import AgentConfigFactory
 from calls.models import Call, CallEvent
-from calls.services import call_start
+from calls.services import call_connect, call_start
 from telephony.models import Route
 from telephony.twilio.security import stream_token_valid
 from telephony.twilio.tests.signing import PUBLIC_BASE_URL, fixture, post_signed, sign
@@ -208,7 +208,7 @@ def test_status_reports_move_an_outbound_call_forward_and_record_its_duration(cl
     Call.objects.filter(pk=call.pk).update(heartbeat_at=timezone.now() - dt.timedelta(minutes=5))
     assert report(client, call, "completed").status_code == 200
     call.refresh_from_db()
-    assert (call.status, call.end_reason) == (Call.Status.COMPLETED, "completed")
+    assert (call.status, call.end_reason, call.duration_seconds) == (Call.Status.COMPLETED, "completed", 102.0)
     assert status_names(call) == ["queued", "ringing", "in_progress", "completed"]
 
 
@@ -219,17 +219,17 @@ def test_reports_out_of_order_or_repeated_change_nothing(client, agent):
     for late in ("ringing", "in-progress", "busy", "completed", "initiated"):
         assert report(client, call, late).status_code == 200
     call.refresh_from_db()
-    assert (call.status, call.answered_at) == (Call.Status.BUSY, None)
+    assert (call.status, call.answered_at, call.duration_seconds) == (Call.Status.BUSY, None, 0.0)
     assert status_names(call) == ["queued", "busy"]
 
 
 def test_a_live_sessions_call_is_left_to_the_session_with_the_duration_noted(client, agent):
     events = fixture("status_callbacks")
     call = outbound_call(agent=agent, call_sid=events["completed"]["CallSid"])
-    report(client, call, "in-progress")  # answered: the session's heartbeat is fresh
+    call_connect(call_id=call.pk)  # the stream started: a session serves the call and stamps it
     assert report(client, call, "completed").status_code == 200
     call.refresh_from_db()
-    assert call.status == Call.Status.IN_PROGRESS
+    assert call.status == Call.Status.IN_PROGRESS and call.duration_seconds is None
     event = CallEvent.objects.get(call=call, name="provider_completed")
     assert event.payload == {"provider_status": "completed", "provider_duration_seconds": 102.0}
 
