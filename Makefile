@@ -6,7 +6,7 @@ DEV_ENV := DEBUG=1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: dev test install install-dev system-deps migrate seed run worker beat lint clean
+.PHONY: dev test install install-dev system-deps migrate seed run worker beat lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ test: install-dev system-deps
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The REST API's OpenAPI schema, checked in: a test fails when the API changes and this file does not.
+schema: install
+	$(DEV_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 worker: install
 	$(BIN)/celery -A voicecrm worker -Q default,stt,tts,postcall --loglevel=INFO

@@ -5,8 +5,10 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import path
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from knox import views as knox_views
 from rest_framework import mixins, routers, status, viewsets
+from rest_framework import serializers as drf_serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -128,6 +130,17 @@ class CallViewSet(viewsets.ReadOnlyModelViewSet):
             return [CanPlaceCalls()]
         return super().get_permissions()
 
+    @extend_schema(
+        request=OutboundCallSerializer,
+        responses={202: CallSerializer, 400: None, 401: None, 403: None, 409: None},
+        parameters=[OpenApiParameter(
+            "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+            description="Up to 100 printable characters: a retried request with the same key (and the same agent "
+                        "and number) returns the call the first one made and dials nothing.",
+        )],
+        examples=[OpenApiExample("Driver check-in", request_only=True, value={
+            "agent": "dispatch", "to": "+14155550123", "variables": {"driver_name": "Sam", "load_number": "L-1042"}})],
+    )
     def create(self, request, *args, **kwargs):
         """Place an outbound call: 202 with the queued Call; it is dialed in the background.
 
@@ -187,6 +200,12 @@ class TicketViewSet(
 # --- Tokens ----------------------------------------------------------------------------------------
 
 
+@extend_schema(
+    request=AuthTokenSerializer,
+    responses={200: inline_serializer("Token", {"expiry": drf_serializers.DateTimeField(),
+                                                "token": drf_serializers.CharField()}), 400: None, 429: None},
+    description="Exchange a username and password for a token that expires. Send it as `Authorization: Token <token>`.",
+)
 class TokenLoginView(knox_views.LoginView):
     """POST username and password, get a token that expires (REST_KNOX["TOKEN_TTL"]); only its digest is stored.
 
@@ -203,6 +222,16 @@ class TokenLoginView(knox_views.LoginView):
         serializer.is_valid(raise_exception=True)
         request.user = serializer.validated_data["user"]
         return super().post(request, format=format)
+
+
+@extend_schema(request=None, responses={204: None, 401: None}, description="Revoke the token sent with this request.")
+class TokenLogoutView(knox_views.LogoutView):
+    pass
+
+
+@extend_schema(request=None, responses={204: None, 401: None}, description="Revoke every token of the signed-in user.")
+class TokenLogoutAllView(knox_views.LogoutAllView):
+    pass
 
 
 # --- Errors ----------------------------------------------------------------------------------------
@@ -234,7 +263,7 @@ router.register("tickets", TicketViewSet)
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="api-login"),
-    path("auth/logout/", knox_views.LogoutView.as_view(), name="api-logout"),
-    path("auth/logoutall/", knox_views.LogoutAllView.as_view(), name="api-logout-all"),
+    path("auth/logout/", TokenLogoutView.as_view(), name="api-logout"),
+    path("auth/logoutall/", TokenLogoutAllView.as_view(), name="api-logout-all"),
     *router.urls,
 ]

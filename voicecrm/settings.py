@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",  # only so its old tokens can be migrated to knox (voicecrm 0002)
     "knox",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "import_export",
     "csp",
@@ -370,6 +372,37 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "voicecrm.api.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI schema (/api/schema/, docs/openapi.yaml): the API under /api/v1/ only (/api/ is its
+# alias), with the UIs' assets from drf-spectacular-sidecar's static files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VoiceCRM API",
+    "DESCRIPTION": "Customers, calls, tickets and outbound calls of a VoiceCRM installation. Guide: docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PREPROCESSING_HOOKS": ["voicecrm.api_schema.only_v1"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "voicecrm.api_schema.without_storage_bounds"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # What production accepts, whatever DEBUG adds (session sign-in, multipart forms for the
+    # browsable API): the checked-in schema is the same on every machine.
+    "AUTHENTICATION_WHITELIST": ["knox.auth.TokenAuthentication"],
+    "PARSER_WHITELIST": ["voicecrm.api_parsers.JSONParser", "rest_framework.parsers.FormParser"],
+    # One name per choice set (several models have a "status").
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "calls.models.Call.Status",
+        "CallChannelEnum": "calls.models.Call.Channel",
+        "CustomerStatusEnum": "customers.models.Customer.Status",
+        "AppointmentStatusEnum": "customers.models.Appointment.Status",
+        "OrderStatusEnum": "customers.models.Order.Status",
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "OutboundChannelEnum": ["asterisk", "twilio"],
+    },
 }
 
 # --- Speech --------------------------------------------------------------------------------
@@ -445,6 +478,8 @@ TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "").rstrip("/")
 # processes (`manage.py run_audiosocket`, `manage.py run_fastagi`); ARI places and steers calls.
 AUDIOSOCKET_BIND = env_str("AUDIOSOCKET_BIND", "127.0.0.1")
 AUDIOSOCKET_PORT = env_int("AUDIOSOCKET_PORT", 9092, minimum=0, maximum=65535)
+# The extension (asterisk_extension route) whose agent answers AudioSocket calls no FastAGI step prepared; empty: the first active one.
+AUDIOSOCKET_DEFAULT_EXTENSION = env_str("AUDIOSOCKET_DEFAULT_EXTENSION", "")
 FASTAGI_BIND = env_str("FASTAGI_BIND", "127.0.0.1")
 FASTAGI_PORT = env_int("FASTAGI_PORT", 4573, minimum=0, maximum=65535)
 ASTERISK_ARI_URL = env_str("ASTERISK_ARI_URL", "").rstrip("/")  # e.g. http://pbx.internal:8088

@@ -1,6 +1,9 @@
+from csp.constants import SELF as CSP_SELF
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from telephony.browser import views as widget_views
 from voicecrm import views
@@ -18,7 +21,14 @@ urlpatterns = [
     path("dashboard/panels/", views.dashboard_panels, name="dashboard-panels"),
     path("widget/demo/", widget_views.widget_demo, name="widget-demo"),
     path("admin/", admin.site.urls),
-    path("api/", include("voicecrm.api")),
+    # The API's schema and its two readers (assets served locally; Swagger's script is a file, for the CSP).
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Redoc parses the schema in a web worker it makes from a blob: URL.
+    path("api/redoc/", csp_update({"worker-src": [CSP_SELF, "blob:"]})(SpectacularRedocView.as_view(url_name="api-schema")),
+         name="api-redoc"),
+    path("api/v1/", include("voicecrm.api")),
+    path("api/", include(("voicecrm.api", "api"), namespace="api-alias")),  # the same views, unversioned
     path("agents/", include("agents.urls")),
     path("calls/", include("calls.urls")),
     path("telephony/twilio/", include("telephony.twilio.urls")),
