@@ -347,9 +347,10 @@ class VoiceSession:
         if not self._ending:
             self._inbound.put_nowait(("dtmf", digit, time.monotonic()))
 
-    def hang_up(self, reason: str = "caller_hangup") -> None:
-        """The far end went away. Frames already fed are still processed first."""
-        self._inbound.put_nowait(("hangup", reason, time.monotonic()))
+    def hang_up(self, reason: str = "caller_hangup", *, failed: bool = False) -> None:
+        """The far end went away. Frames already fed are still processed first. `failed`: the line
+        broke (a protocol error), so the call is stored as failed."""
+        self._inbound.put_nowait(("hangup", (reason, failed), time.monotonic()))
 
     # Optional, for transports that have them (the browser widget):
 
@@ -640,7 +641,9 @@ class VoiceSession:
         elif kind == "text":
             self._on_text(payload, at)
         elif kind == "hangup":
-            self._end(str(payload) or "caller_hangup", by_caller=True)
+            reason, failed = payload
+            self._failed = self._failed or failed
+            self._end(str(reason) or "caller_hangup", by_caller=True)
             return True
         return False
 
