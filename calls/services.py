@@ -82,6 +82,9 @@ def call_connect(*, call_id: int) -> Call | None:
         return None
     if call.status != Call.Status.IN_PROGRESS:
         call_answer(call=call)
+    else:  # answered by a status report: its heartbeat starts now that a process serves it
+        call.heartbeat_at = timezone.now()
+        call.save(update_fields=["heartbeat_at", "updated_at"])
     return call
 
 
@@ -110,7 +113,11 @@ def call_status_apply(*, call_id: int, status: str, provider_status: str = "", d
     if duration is not None:
         payload["provider_duration_seconds"] = duration
     if status == Call.Status.IN_PROGRESS:
-        call_answer(call=call)
+        # Answered, but no process serves it until its audio connects (call_connect): no
+        # heartbeat, so a stream that never comes leaves it to the lost-call sweep.
+        call.transition(status)
+        call.save(update_fields=["status", "answered_at", "updated_at"])
+        call_event_log(call=call, kind=CallEvent.Kind.STATUS_CHANGE, name=status, payload=payload)
         return True
     if status not in Call.TERMINAL_STATUSES:
         call.transition(status)

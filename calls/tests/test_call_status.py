@@ -27,9 +27,13 @@ def queued_pipeline():
     app.conf.task_always_eager, app.conf.broker_url = eager, url
 
 
-def queued_call() -> Call:
+def queued_call_with_sid(sid: str) -> Call:
     return call_start(channel=Call.Channel.TWILIO, agent=AgentConfigFactory(), direction=Call.Direction.OUTBOUND,
-                      to_number="+14155550123", provider_call_id="CA0001", answered=False)
+                      to_number="+14155550123", provider_call_id=sid, answered=False)
+
+
+def queued_call() -> Call:
+    return queued_call_with_sid("CA0001")
 
 
 def test_reports_move_the_call_forward_and_late_ones_change_nothing():
@@ -60,6 +64,19 @@ def test_the_end_of_a_call_a_session_still_serves_is_left_to_the_session():
     assert call_status_apply(call_id=call.pk, status=Call.Status.COMPLETED, provider_status="completed")
     call.refresh_from_db()
     assert call.status == Call.Status.COMPLETED
+
+
+def test_an_answer_report_is_not_a_heartbeat_until_the_audio_connects():
+    call = queued_call()
+    assert call_status_apply(call_id=call.pk, status=Call.Status.IN_PROGRESS, provider_status="in-progress")
+    call.refresh_from_db()
+    assert call.status == Call.Status.IN_PROGRESS and call.answered_at and call.heartbeat_at is None
+    # Nobody serves it: its end report ends it.
+    assert call_status_apply(call_id=call.pk, status=Call.Status.COMPLETED, provider_status="completed")
+    served = queued_call_with_sid("CA0002")
+    call_status_apply(call_id=served.pk, status=Call.Status.IN_PROGRESS)
+    assert call_connect(call_id=served.pk).heartbeat_at is not None
+    assert not call_status_apply(call_id=served.pk, status=Call.Status.COMPLETED)  # the session will end it
 
 
 def test_connecting_answers_a_prepared_call_once_and_refuses_an_ended_one():
