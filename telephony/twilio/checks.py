@@ -1,7 +1,9 @@
-"""System checks for the Twilio channel: settings that only fail once phone numbers are routed.
+"""System checks for the Twilio channel.
 
-They read the routes, so they are database checks (as Django's own): `manage.py migrate` and
-`manage.py check --database default` run them; a plain `check` stays static.
+`twilio_credentials_check` is static (every `manage.py check`): half-set credentials, or
+credentials without an https PUBLIC_BASE_URL. `twilio_settings_check` reads the routes, so it is
+a database check (as Django's own): `manage.py migrate` and `manage.py check --database default`
+run it; it warns about settings that only fail once phone numbers are routed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,26 @@ from django.db import DatabaseError
 
 from telephony.models import Route
 from telephony.selectors import route_list_active
+
+
+def _not_https() -> bool:
+    return not settings.DEBUG and urlsplit(settings.PUBLIC_BASE_URL).scheme != "https"
+
+
+@register()
+def twilio_credentials_check(app_configs=None, **kwargs) -> list[Warning]:
+    warnings = []
+    if bool(settings.TWILIO_ACCOUNT_SID) != bool(settings.TWILIO_AUTH_TOKEN):
+        warnings.append(Warning("Only one of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN is set.",
+                                hint="Set both to use Twilio numbers, or neither.", id="telephony.W003"))
+    if settings.TWILIO_ACCOUNT_SID and _not_https():
+        warnings.append(Warning(
+            f"PUBLIC_BASE_URL ({settings.PUBLIC_BASE_URL}) is not https: Twilio webhooks need https, Media Streams "
+            "wss, and their signatures are checked against this URL.",
+            hint="Set PUBLIC_BASE_URL to the public https origin configured in Twilio (docs/twilio.md).",
+            id="telephony.W002",
+        ))
+    return warnings
 
 
 @register(Tags.database)
@@ -35,7 +57,8 @@ def twilio_settings_check(app_configs=None, databases=None, **kwargs) -> list[Wa
             hint="Set the account's credentials (docs/twilio.md), or deactivate the routes.",
             id="telephony.W001",
         ))
-    if not settings.DEBUG and urlsplit(settings.PUBLIC_BASE_URL).scheme != "https":
+    # With credentials set the static check has said it already.
+    if _not_https() and not settings.TWILIO_ACCOUNT_SID:
         warnings.append(Warning(
             f"PUBLIC_BASE_URL ({settings.PUBLIC_BASE_URL}) is not https, but phone numbers are routed: Twilio "
             "webhooks need https, Media Streams wss, and their signatures are checked against this URL.",

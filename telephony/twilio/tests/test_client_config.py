@@ -55,6 +55,9 @@ def test_the_system_check_warns_once_numbers_are_routed(settings, twilio_setting
     (warning,) = twilio_settings_check(databases=["default"])
     assert warning.id == "telephony.W001" and "TWILIO_AUTH_TOKEN" in warning.msg and warning.level == checks.WARNING
     settings.PUBLIC_BASE_URL = "http://crm.example.com"
+    # The account SID is still set: the static check warns about http (W002), not this one again.
+    assert warning_ids(databases=["default"]) == ["telephony.W001"]
+    settings.TWILIO_ACCOUNT_SID = ""
     assert warning_ids(databases=["default"]) == ["telephony.W001", "telephony.W002"]
     settings.DEBUG = True  # development may use plain http
     assert warning_ids(databases=["default"]) == ["telephony.W001"]
@@ -73,3 +76,14 @@ def test_the_system_check_is_a_database_check(settings, twilio_settings):
     Route.objects.filter(kind=Route.Kind.PHONE_NUMBER).update(active=False)
     Route.objects.create(kind=Route.Kind.WIDGET_KEY, address="key", agent=AgentConfigFactory())
     assert warning_ids(databases=["default"]) == []
+
+
+def test_half_set_credentials_and_plain_http_are_warned_by_every_check(settings):
+    from django.core import checks
+
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC" + "0" * 32, ""
+    settings.DEBUG, settings.PUBLIC_BASE_URL = False, "http://crm.example.com"
+    ids = [message.id for message in checks.run_checks() if message.id.startswith("telephony.")]
+    assert ids == ["telephony.W003", "telephony.W002"]  # static: no database needed
+    settings.PUBLIC_BASE_URL, settings.TWILIO_AUTH_TOKEN = "https://crm.example.com", "secret"
+    assert not [m for m in checks.run_checks() if m.id.startswith("telephony.")]
