@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import string
-from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
+from agents.deterministic import voicemail_text as agent_voicemail_text
 from calls.models import Call, CallEvent
 from calls.services import call_event_log, call_is_live, call_start, call_status_apply
-from core.conditions import value_at
 from telephony.base import TelephonyError
 from telephony.outbound import outbound_call_ended
 from telephony.selectors import phone_route_for_number
@@ -113,28 +111,9 @@ def twilio_status_apply(*, hook: StatusCallback) -> Call | None:
 # --- Answering-machine detection ------------------------------------------------------------------
 
 
-class _Template(string.Formatter):
-    """str.format over {"context": call.variables}: "{context.driver_name}". Anything missing
-    (another name, an unknown variable) is empty; conversions and format specs are ignored."""
-
-    def get_field(self, field_name: str, args, kwargs) -> tuple[Any, str]:
-        return value_at(kwargs, field_name), field_name
-
-    def convert_field(self, value: Any, conversion: str | None) -> Any:
-        return value
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        return "" if value is None else str(value)
-
-
 def voicemail_text(call: Call) -> str:
     """The agent's voicemail message with the call's variables filled in."""
-    template = call.agent.voicemail_message if call.agent else ""
-    try:
-        return " ".join(_Template().vformat(template, (), {"context": call.variables or {}}).split())
-    except (ValueError, IndexError, KeyError):
-        logger.warning("agent %s: bad voicemail message template %r", call.agent_id, template)
-        return " ".join(template.replace("{", " ").replace("}", " ").split())
+    return agent_voicemail_text(call.agent, call.variables) if call.agent else ""
 
 
 def twilio_amd_apply(*, hook: AmdCallback) -> str | None:
