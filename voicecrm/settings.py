@@ -353,11 +353,11 @@ REST_FRAMEWORK = {
     # Sessions only serve the browsable API, which exists only in development.
     "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"]
     + (["rest_framework.authentication.SessionAuthentication"] if DEBUG else []),
-    "DEFAULT_PERMISSION_CLASSES": ["voicecrm.api_permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["voicecrm.api.permissions.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # JSON and plain forms; multipart only for the browsable API's forms (the API takes no files).
-    "DEFAULT_PARSER_CLASSES": ["voicecrm.api_parsers.JSONParser", "rest_framework.parsers.FormParser"]
+    "DEFAULT_PARSER_CLASSES": ["voicecrm.api.parsers.JSONParser", "rest_framework.parsers.FormParser"]
     + (["rest_framework.parsers.MultiPartParser"] if DEBUG else []),
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -369,7 +369,7 @@ REST_FRAMEWORK = {
     # escape the limit); behind a trusted proxy (TRUSTED_PROXIES) the forwarded-headers middleware
     # puts the client's address there.
     "NUM_PROXIES": 0,
-    "EXCEPTION_HANDLER": "voicecrm.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "voicecrm.api.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -382,9 +382,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "PREPROCESSING_HOOKS": ["voicecrm.api_schema.only_v1"],
+    "PREPROCESSING_HOOKS": ["voicecrm.api.schema.only_v1"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "voicecrm.api_schema.without_storage_bounds"],
+                             "voicecrm.api.schema.without_storage_bounds"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -392,7 +392,7 @@ SPECTACULAR_SETTINGS = {
     # What production accepts, whatever DEBUG adds (session sign-in, multipart forms for the
     # browsable API): the checked-in schema is the same on every machine.
     "AUTHENTICATION_WHITELIST": ["knox.auth.TokenAuthentication"],
-    "PARSER_WHITELIST": ["voicecrm.api_parsers.JSONParser", "rest_framework.parsers.FormParser"],
+    "PARSER_WHITELIST": ["voicecrm.api.parsers.JSONParser", "rest_framework.parsers.FormParser"],
     # One name per choice set (several models have a "status").
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "calls.models.Call.Status",
@@ -480,6 +480,8 @@ AUDIOSOCKET_BIND = env_str("AUDIOSOCKET_BIND", "127.0.0.1")
 AUDIOSOCKET_PORT = env_int("AUDIOSOCKET_PORT", 9092, minimum=0, maximum=65535)
 # The extension (asterisk_extension route) whose agent answers AudioSocket calls no FastAGI step prepared; empty: the first active one.
 AUDIOSOCKET_DEFAULT_EXTENSION = env_str("AUDIOSOCKET_DEFAULT_EXTENSION", "")
+# AudioSocket has no authentication either: peers it serves (IPs or CIDRs, comma-separated; empty: any peer).
+AUDIOSOCKET_ALLOWED_NETWORKS = env_list("AUDIOSOCKET_ALLOWED_NETWORKS", [])
 FASTAGI_BIND = env_str("FASTAGI_BIND", "127.0.0.1")
 FASTAGI_PORT = env_int("FASTAGI_PORT", 4573, minimum=0, maximum=65535)
 ASTERISK_ARI_URL = env_str("ASTERISK_ARI_URL", "").rstrip("/")  # e.g. http://pbx.internal:8088

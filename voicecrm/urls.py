@@ -27,8 +27,8 @@ urlpatterns = [
     # Redoc parses the schema in a web worker it makes from a blob: URL.
     path("api/redoc/", csp_update({"worker-src": [CSP_SELF, "blob:"]})(SpectacularRedocView.as_view(url_name="api-schema")),
          name="api-redoc"),
-    path("api/v1/", include("voicecrm.api")),
-    path("api/", include(("voicecrm.api", "api"), namespace="api-alias")),  # the same views, unversioned
+    path("api/v1/", include("voicecrm.api.urls")),
+    path("api/", include(("voicecrm.api.urls", "api"), namespace="api-alias")),  # the same views, unversioned
     path("agents/", include("agents.urls")),
     path("calls/", include("calls.urls")),
     path("telephony/twilio/", include("telephony.twilio.urls")),

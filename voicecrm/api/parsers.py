@@ -1,7 +1,7 @@
 """Request body parsers for the REST API.
 
 Named in REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"], which DRF resolves while rest_framework.views
-is being imported, so this module must not import views, generics or viewsets (voicecrm.api does).
+is being imported, so this module must not import views, generics or viewsets.
 """
 
 from rest_framework import parsers

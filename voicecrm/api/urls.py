@@ -1,0 +1,24 @@
+"""The API's routes: mounted at /api/v1/ and, as an alias, /api/ (voicecrm/urls.py)."""
+
+from django.urls import path
+from rest_framework import routers
+
+from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView
+from voicecrm.api.calls import CallViewSet
+from voicecrm.api.customers import AppointmentViewSet, CustomerViewSet, OrderViewSet, ServiceViewSet
+from voicecrm.api.tickets import TicketViewSet
+
+router = routers.DefaultRouter()
+router.register("customers", CustomerViewSet)
+router.register("services", ServiceViewSet)
+router.register("appointments", AppointmentViewSet)
+router.register("orders", OrderViewSet)
+router.register("calls", CallViewSet)
+router.register("tickets", TicketViewSet)
+
+urlpatterns = [
+    path("auth/login/", TokenLoginView.as_view(), name="api-login"),
+    path("auth/logout/", TokenLogoutView.as_view(), name="api-logout"),
+    path("auth/logoutall/", TokenLogoutAllView.as_view(), name="api-logout-all"),
+    *router.urls,
+]
