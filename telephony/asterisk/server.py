@@ -28,6 +28,7 @@ threads), and every ORM call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import time
@@ -508,12 +509,22 @@ def _peer(writer: asyncio.StreamWriter) -> str:
 
 
 class AudioSocketServer:
-    """Listens for Asterisk; every connection is a `Connection` (see the module docstring)."""
+    """Listens for Asterisk; every connection is a `Connection` (see the module docstring).
 
-    def __init__(self, *, host: str | None = None, port: int | None = None, engine: DialogEngine | None = None) -> None:
+    AudioSocket has no authentication: a peer outside `allowed_networks`
+    (AUDIOSOCKET_ALLOWED_NETWORKS; empty: any) is closed before a byte is read, and beyond
+    `max_connections` (calls plus refusals being spoken) a connection is closed at once.
+    """
+
+    def __init__(self, *, host: str | None = None, port: int | None = None, engine: DialogEngine | None = None,
+                 allowed_networks: list[str] | None = None, max_connections: int | None = None) -> None:
         self.host = settings.AUDIOSOCKET_BIND if host is None else host
         self.port = settings.AUDIOSOCKET_PORT if port is None else port
         self.engine = engine  # None: the configured DIALOG_ENGINE
+        networks = settings.AUDIOSOCKET_ALLOWED_NETWORKS if allowed_networks is None else allowed_networks
+        self.allowed = [ipaddress.ip_network(network, strict=False) for network in networks]
+        self.max_connections = max_connections or 2 * settings.MAX_CALLS_PER_PROCESS + 8
+        self.refused = {"address": 0, "connections": 0}
         self.connections: set[Connection] = set()
         self.live_uuids: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -540,7 +551,25 @@ class AudioSocketServer:
     def addresses(self) -> list[str]:
         return [f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self._server.sockets] if self._server else []
 
+    def _allows(self, peer) -> bool:
+        if not self.allowed:
+            return True
+        try:
+            address = ipaddress.ip_address(peer[0] if isinstance(peer, tuple) else peer)
+        except (TypeError, ValueError):
+            return False
+        return any(address in network for network in self.allowed)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        refusal = ("address" if not self._allows(peer)
+                   else "connections" if len(self.connections) >= self.max_connections else "")
+        if refusal:
+            self.refused[refusal] += 1
+            logger.warning("audiosocket: refused %s (%s)", _peer(writer), "not in AUDIOSOCKET_ALLOWED_NETWORKS"
+                           if refusal == "address" else f"{len(self.connections)} connections already")
+            writer.close()
+            return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # 323-byte frames, now, not batched

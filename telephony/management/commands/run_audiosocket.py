@@ -38,7 +38,7 @@ class Command(BaseCommand):
     def handle(self, *args, bind: str | None, port: int | None, **options) -> None:
         host = settings.AUDIOSOCKET_BIND if bind is None else bind
         port = settings.AUDIOSOCKET_PORT if port is None else port
-        self.stdout.write("Loading the speech models…")
+        logger.info("loading the speech models")
         agents = list(AgentConfig.objects.filter(
             active=True, routes__kind=Route.Kind.ASTERISK_EXTENSION, routes__active=True).distinct())
         session_warm_up(agents=agents, sample_rates=REFUSAL_RATES)
@@ -49,8 +49,6 @@ class Command(BaseCommand):
 
     async def _serve(self, server: AudioSocketServer) -> None:
         await server.start()
-        self.stdout.write(f"AudioSocket server listening on {', '.join(server.addresses)}")
-        self.stdout.flush()
         logger.info("AudioSocket server listening on %s", ", ".join(server.addresses))
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
@@ -71,4 +69,4 @@ class Command(BaseCommand):
         if not draining[0].done():
             draining[0].cancel()
         await server.close(timeout=2.0)
-        self.stdout.write("AudioSocket server stopped")
+        logger.info("AudioSocket server stopped")
