@@ -316,14 +316,17 @@ class Connection:
             return
         live.register(self)  # holds this process's call slot (no await since admit()) until the session has it
         try:
-            await self._start_session(target, call_uuid)
+            started = await self._start_session(target, call_uuid)
         finally:
             live.unregister(self)
-        await self._run_session()
+        if started:
+            await self._run_session()
 
-    async def _start_session(self, target: audiocalls.Target, call_uuid: uuid.UUID) -> None:
+    async def _start_session(self, target: audiocalls.Target, call_uuid: uuid.UUID) -> bool:
         call = target.call
         if call is None:
+            if self.far_end is not None:
+                return False  # gone (or broken) before a call was made for it: nothing is written
             call = await database_sync_to_async(audiocalls.audiosocket_call_start)(target=target, call_uuid=call_uuid)
         self.call_id = call.pk
         self._log_problem()
@@ -334,16 +337,17 @@ class Connection:
             caller_number=call.from_number, called_number=call.to_number, provider_call_id=call.provider_call_id,
             call=call, engine=_MessageOnly() if voicemail else self.server.engine,
         )
-        live.register(self.session)
         if voicemail:
             # The session takes `say_and_end` once it has opened the call, which its first event says.
             message = audiocalls.voicemail_text(call, target.agent)
             self.line.on_event = lambda event: self._leave_message(message)
-        if self.far_end is not None:
+        if self.far_end is not None:  # the far end went away while the call was being set up
             reason, failed = self.far_end
             self.session.hang_up(reason, failed=failed)
         if self.drain_reason is not None:  # the process began shutting down meanwhile
             self.session.end_politely(self.drain_reason)
+        live.register(self.session)  # last: a session that never runs must not hold a call slot
+        return True
 
     def _leave_message(self, message: str) -> None:
         self.line.on_event = None

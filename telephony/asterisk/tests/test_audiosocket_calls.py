@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from agents.engine import CallContext, DialogEngine, DialogReply
 from agents.tests.factories import CustomerFactory
 from calls.models import Call, CallEvent, Turn
 from calls.tests.speech.helpers import asterisk_prompt
@@ -228,6 +229,43 @@ def test_an_answering_machine_and_no_message_ends_at_once(agent, route):
     assert line.hangup_at is not None and not any(frame.audible for frame in line.received)
     call.refresh_from_db()
     assert (call.status, call.end_reason) == (Call.Status.COMPLETED, "voicemail") and not turns(call)
+
+
+class PutThrough(DialogEngine):
+    """Greets, and hands the call to a person when the caller presses 0."""
+
+    def start(self, ctx: CallContext) -> DialogReply:
+        return DialogReply(["Hello, dispatch."])
+
+    def respond(self, ctx: CallContext, *, text: str | None = None, dtmf: str | None = None) -> DialogReply:
+        if dtmf == "0":
+            return DialogReply(["Let me put you through to a dispatcher."], action="transfer",
+                               action_reason="caller_asked")
+        return DialogReply(["Press zero for a dispatcher."])
+
+
+def test_a_transfer_is_announced_then_the_line_hung_up_for_the_dialplan(agent, route):
+    call = prepared_call(agent)
+
+    async def scenario(server):
+        line = FakeAsterisk(server.port, call.public_id)
+        await line.connect()
+        greeted = await line.until_audible()
+        await line.until_quiet(after=greeted)
+        pressed = asyncio.get_running_loop().time()
+        line.press("0#")
+        await line.until_closed()
+        return line, pressed
+
+    line, pressed = serve(scenario, engine=PutThrough())
+    line.check()
+    assert line.hangup_at is not None  # the announcement played out, then the hangup frame
+    heard = transcribe(line.audio(start=pressed), 8000)
+    assert wer("Let me put you through to a dispatcher.", heard) <= MAX_WER, heard
+    call.refresh_from_db()
+    assert (call.status, call.end_reason) == (Call.Status.COMPLETED, "transfer")
+    (transfer,) = CallEvent.objects.filter(call=call, kind=CallEvent.Kind.TRANSFER)  # logged once, by the session
+    assert transfer.payload["target"] == agent.transfer_target
 
 
 def test_over_the_cap_a_caller_hears_that_everyone_is_busy(agent, route, settings):
