@@ -5,10 +5,6 @@ parameters and variables, hang-up, an already-gone channel, and errors sorted in
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -16,95 +12,16 @@ from agents.tests.factories import AgentConfigFactory
 from calls.models import Call, CallEvent
 from calls.services import call_start
 from telephony.asterisk.ari import AriProvider
+from telephony.asterisk.tests.fastagi_live import *  # noqa: F403 - the fixtures
 from telephony.base import TelephonyError
 from telephony.registry import get_provider
 
 pytestmark = pytest.mark.django_db
 
 
-class FakeAri(ThreadingHTTPServer):
-    """Records each request; answers from `responses` ("METHOD /path" -> (status, body)), else
-    as ARI does: originate returns the new Channel, DELETE of a live channel 204, of another 404."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict] = []
-        self.responses: dict[str, tuple[int, dict | None]] = {}
-        self.channels: set[str] = set()
-        self.release = threading.Event()  # requests to "/ari/slow" wait for it
-        self.release.set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeAri
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _serve(self) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
-        self.server.requests.append({
-            "method": self.command, "path": parts.path, "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
-            "json": body, "auth": self.headers.get("Authorization", ""),
-        })
-        self.server.release.wait(10)
-        key = f"{self.command} {parts.path}"
-        status, payload = self.server.responses.get(key) or self._as_asterisk(parts.path, body)
-        data = json.dumps(payload).encode() if payload is not None else b""
-        self.send_response(status)
-        if data:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _as_asterisk(self, path: str, body):
-        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-        if self.command == "POST" and path == "/ari/channels":
-            channel_id = query.get("channelId") or "1733031000.77"
-            if channel_id in self.server.channels:
-                return 409, {"message": "Channel with given unique ID already exists"}
-            self.server.channels.add(channel_id)
-            return 200, {"id": channel_id, "name": f"{query['endpoint'].split('@')[0]}-00000007;1", "state": "Down",
-                         "caller": {"name": "", "number": query.get("callerId", "")},
-                         "dialplan": {"context": query["context"], "exten": query["extension"], "priority": 1}}
-        if self.command == "DELETE" and path.startswith("/ari/channels/"):
-            channel_id = path.rsplit("/", 1)[1]
-            if channel_id in self.server.channels:
-                self.server.channels.discard(channel_id)
-                return 204, None
-            return 404, {"message": "Channel not found"}
-        return 404, {"message": "Resource not found"}
-
-    do_POST = do_DELETE = do_GET = _serve
-
-
 @pytest.fixture
 def agent(db):
     return AgentConfigFactory(slug="front-desk")
-
-
-@pytest.fixture
-def ari(settings):
-    server = FakeAri()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.ASTERISK_ARI_URL = server.url
-    settings.ASTERISK_ARI_USER = "voicecrm"
-    settings.ASTERISK_ARI_PASSWORD = "s3cret pass"
-    settings.ASTERISK_OUTBOUND_ENDPOINT = "Local/{number}@voicecrm-dial"
-    settings.ASTERISK_OUTBOUND_CONTEXT = "voicecrm-outbound"
-    settings.ASTERISK_RING_SECONDS = 30
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
 
 
 def outbound(agent, to="+14155550123") -> Call:

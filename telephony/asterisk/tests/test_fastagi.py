@@ -62,6 +62,11 @@ def test_a_caller_id_match_names_the_customer_by_id_and_counts_open_tickets_only
     assert Call.objects.get().customer is None
 
 
+def test_a_url_without_a_path_routes_too(fastagi, extension):
+    channel = route(fastagi, script="")  # AGI(agi://voicecrm:4573)
+    assert channel.variables["VOICECRM_ROUTE"] == "ok"
+
+
 def test_the_extension_may_come_from_the_agi_argument_or_the_dnid(fastagi, extension):
     route(fastagi, uniqueid="1.1", extension="s", dnid="7000")
     route(fastagi, uniqueid="1.2", extension="s", dnid="unknown", args=("7000",))

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,14 @@ def test_run_fastagi_serves_the_dialplan_until_sigterm(extension):
            "CELERY_TASK_ALWAYS_EAGER": "0", "FASTAGI_ALLOWED_NETWORKS": "127.0.0.1/32"}
     process = subprocess.Popen([sys.executable, "manage.py", "run_fastagi", "--bind", "127.0.0.1", "--port", "0"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    watchdog = threading.Timer(90, process.kill)  # a hung process fails the test instead of hanging it
+    watchdog.start()
     try:
-        line = ""
-        while "listening on" not in line:
-            line = process.stdout.readline()
-            assert line, "run_fastagi exited before listening"
-        port = int(re.search(r":(\d+)$", line.strip())[1])
+        while not seen or "listening on" not in seen[-1]:
+            seen.append(process.stdout.readline())
+            assert seen[-1], f"run_fastagi exited before listening: {''.join(seen)}"
+        port = int(re.search(r":(\d+)$", seen[-1].strip())[1])
 
         channel = FakeChannel(port).run(agi_environment(port=port, uniqueid="1733032000.5"))
 
@@ -45,6 +48,7 @@ def test_run_fastagi_serves_the_dialplan_until_sigterm(extension):
         assert process.returncode == 0, output
         assert "'step_route': 1" in output
     finally:
+        watchdog.cancel()
         if process.poll() is None:
             process.kill()
-            process.wait()
+            print("run_fastagi said:", "".join(seen), process.communicate()[0])  # shown when the test fails
