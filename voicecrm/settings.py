@@ -370,7 +370,14 @@ REST_FRAMEWORK = {
     # puts the client's address there.
     "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "voicecrm.api.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Every list: django-filter's FilterSet (a bad value is a 400), ?search= and ?ordering= (strict:
+    # an unknown field is a 400), and pages of 50 or ?page_size= up to 200 (voicecrm/api/).
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "voicecrm.api.filters.SearchFilter",
+        "voicecrm.api.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "voicecrm.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

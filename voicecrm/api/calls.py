@@ -1,7 +1,6 @@
 """Calls: the record of every call, and placing outbound ones (telephony/outbound.py)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -29,8 +28,9 @@ class CanPlaceCalls(BasePermission):
 class CallViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "public_id"
     queryset = Call.objects.select_related("agent")
-    filter_backends = [filters.DjangoFilterBackend]
     filterset_class = CallFilter
+    search_fields = ["from_number", "to_number", "provider_call_id", "intent", "outcome", "summary"]
+    ordering_fields = ["started_at", "ended_at", "duration_seconds"]
     MAX_IDEMPOTENCY_KEY = 100
 
     def get_serializer_class(self):

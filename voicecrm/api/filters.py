@@ -1,10 +1,14 @@
-"""Query parameters: a FilterSet per list, so a bad value is a 400 naming the parameter.
+"""Query parameters: a FilterSet per list, so a bad value is a 400 naming the parameter, and the
+strict `?search=` and `?ordering=` every list has (REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]).
 
-(A raw .filter() turned "abc" for an id, an unparsable phone or a NUL byte into a 500.)
+(A raw .filter() turned "abc" for an id, an unparsable phone or a NUL byte into a 500; DRF's own
+search and ordering filters drop an ordering field they do not know and answer 200.)
 """
 
 from django import forms
 from django_filters import rest_framework as filters
+from rest_framework import filters as drf_filters
+from rest_framework.exceptions import ValidationError
 
 from calls.models import Call
 from core.phones import normalize_phone
@@ -49,3 +53,86 @@ class CallFilter(filters.FilterSet):
         model = Call
         # status and channel are choices (an unknown value is a 400); intent is free text.
         fields = ["status", "channel", "intent", "customer"]
+
+
+class SearchFilter(drf_filters.SearchFilter):
+    """`?search=`: words that must each appear (case-insensitively) in one of the view's `search_fields`.
+
+    Strict where DRF is lenient: a list that declares no `search_fields` answers a search with a
+    400 instead of the whole list, and a NUL byte (which PostgreSQL refuses) or a search longer
+    than MAX_LENGTH or with more than MAX_TERMS words (each word is one more OR over every field)
+    is a 400 naming `search`.
+    """
+
+    MAX_LENGTH = 200
+    MAX_TERMS = 10
+
+    def get_search_terms(self, request) -> list[str]:
+        value = request.query_params.get(self.search_param, "")
+        if len(value) > self.MAX_LENGTH:
+            raise ValidationError({self.search_param: [f"At most {self.MAX_LENGTH} characters."]})
+        try:
+            terms = super().get_search_terms(request)
+        except ValidationError as error:  # DRF's CharField: "Null characters are not allowed."
+            raise ValidationError({self.search_param: error.detail}) from None
+        if len(terms) > self.MAX_TERMS:
+            raise ValidationError({self.search_param: [f"At most {self.MAX_TERMS} words."]})
+        return terms
+
+    def filter_queryset(self, request, queryset, view):
+        if request.query_params.get(self.search_param, "").strip() and not self.get_search_fields(view, request):
+            raise ValidationError({self.search_param: ["This list cannot be searched."]})
+        return super().filter_queryset(request, queryset, view)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        fields = getattr(view, "search_fields", None)
+        if not fields:
+            return []
+        names = ", ".join(field.lstrip("^=@$").replace("__", " ") for field in fields)
+        return [{
+            "name": self.search_param, "required": False, "in": "query",
+            "description": f"Words that must each appear (any case) in one of: {names}.",
+            "schema": {"type": "string", "maxLength": self.MAX_LENGTH},
+        }]
+
+
+class OrderingFilter(drf_filters.OrderingFilter):
+    """`?ordering=name,-created_at`: the view's `ordering_fields`, `-` for descending.
+
+    Strict where DRF is lenient: a field the view does not list (DRF drops it silently) and any
+    ordering of a view that lists none (DRF would then allow every serializer field) are a 400
+    naming `ordering`. The primary key is added as the last key, so rows that tie keep one order
+    and pages neither repeat nor skip them.
+    """
+
+    def get_valid_fields(self, queryset, view, context=None) -> list[tuple[str, str]]:
+        fields = getattr(view, "ordering_fields", None) or ()
+        return [(field, field) for field in fields]
+
+    def get_ordering(self, request, queryset, view):
+        value = request.query_params.get(self.ordering_param, "")
+        terms = [term.strip() for term in value.split(",") if term.strip()]
+        if not terms:
+            return self.get_default_ordering(view)
+        valid = [name for name, _label in self.get_valid_fields(queryset, view)]
+        if not valid:
+            raise ValidationError({self.ordering_param: ["This list cannot be ordered."]})
+        unknown = [term for term in terms if term.removeprefix("-") not in valid]
+        if unknown:
+            raise ValidationError({self.ordering_param: [
+                f"Unknown field {', '.join(unknown)}; order by {', '.join(valid)} (with - for descending)."]})
+        if not {"pk", "-pk", "id", "-id"} & set(terms):
+            terms.append("pk")
+        return terms
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        fields = getattr(view, "ordering_fields", None)
+        if not fields:
+            return []
+        return [{
+            "name": self.ordering_param, "required": False, "in": "query",
+            "description": "Comma-separated fields to order by, `-` first for descending.",
+            "style": "form", "explode": False,
+            "schema": {"type": "array", "items": {"type": "string",
+                                                  "enum": [f"{sign}{field}" for field in fields for sign in ("", "-")]}},
+        }]

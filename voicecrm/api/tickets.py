@@ -13,6 +13,8 @@ class TicketViewSet(
 ):
     queryset = Ticket.objects.prefetch_related("comments")
     serializer_class = TicketSerializer
+    search_fields = ["reference", "subject", "description"]
+    ordering_fields = ["created_at", "updated_at", "sla_due_at", "first_response_due_at"]
     # Agents work tickets end to end; the due times and stamps are the services' (read-only fields).
     role_writable_fields = {"Agent": ["customer", "category", "subject", "description", "priority", "status", "assignee"]}
 
