@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from calls.models import Call
@@ -89,3 +90,18 @@ def test_run_audiosocket_serves_calls_and_drains_politely_on_sigterm(agent, rout
     late.refresh_from_db()
     assert (late.status, late.end_reason) == (Call.Status.FAILED, "server_busy")
     assert "AudioSocket server stopped" in output
+
+
+@pytest.mark.parametrize("bind, networks, warned", [
+    ("0.0.0.0", [], True), ("10.1.2.3", [], True), ("0.0.0.0", ["10.0.0.5/32"], False),
+    ("127.0.0.1", [], False), ("::1", [], False), ("localhost", [], False),
+])
+def test_run_audiosocket_warns_when_any_peer_could_reach_it(bind, networks, warned, settings, monkeypatch, caplog):
+    from telephony.management.commands import run_audiosocket
+
+    settings.AUDIOSOCKET_ALLOWED_NETWORKS = networks
+    monkeypatch.setattr(run_audiosocket, "session_warm_up", lambda **kwargs: None)
+    monkeypatch.setattr(run_audiosocket.AudioSocketServer, "prepare", lambda self: None)
+    monkeypatch.setattr(run_audiosocket.asyncio, "run", lambda coro: coro.close())  # serve nothing
+    call_command("run_audiosocket", bind=bind, port=0)
+    assert ("no AUDIOSOCKET_ALLOWED_NETWORKS" in caplog.text) is warned

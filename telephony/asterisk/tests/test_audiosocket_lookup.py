@@ -118,3 +118,26 @@ def test_the_line_queues_two_frames_drops_them_on_clear_and_hangs_up_last():
     audio = frames[:-1]
     assert {f.kind for f in audio} == {Kind.SLIN} and {len(f.payload) for f in audio} == {320}
     assert [f.payload for f in audio if any(f.payload)] == [bytes([4]) * 320]  # the rest is silence
+
+
+def test_a_peer_that_stops_reading_is_dropped():
+    async def scenario():
+        ours, asterisk = socket.socketpair()
+        for sock in (ours, asterisk):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        _, writer = await asyncio.open_connection(sock=ours)
+        line = Line(writer, sample_rate=16000)
+        line.MAX_WRITE_BUFFER, line.STALL_S = 8192, 0.2  # the server's are 64 KiB and 2 s
+        line.start()
+        for _ in range(300):  # asterisk never reads: the kernel's buffers fill, then ours
+            if writer.is_closing():
+                break
+            await asyncio.sleep(0.02)
+        closing = writer.is_closing()
+        await line.close()
+        asterisk.close()
+        return closing, line.frames_out
+
+    closing, written = asyncio.run(scenario())
+    assert closing and written < 300

@@ -12,6 +12,7 @@ second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 
@@ -38,6 +39,9 @@ class Command(BaseCommand):
     def handle(self, *args, bind: str | None, port: int | None, **options) -> None:
         host = settings.AUDIOSOCKET_BIND if bind is None else bind
         port = settings.AUDIOSOCKET_PORT if port is None else port
+        if not settings.AUDIOSOCKET_ALLOWED_NETWORKS and not _loopback(host):
+            logger.warning("AudioSocket listens on %s with no AUDIOSOCKET_ALLOWED_NETWORKS: any peer that reaches "
+                           "the port can start calls. List the PBX's address, or firewall the port.", host)
         logger.info("loading the speech models")
         agents = list(AgentConfig.objects.filter(
             active=True, routes__kind=Route.Kind.ASTERISK_EXTENSION, routes__active=True).distinct())
@@ -70,3 +74,12 @@ class Command(BaseCommand):
             draining[0].cancel()
         await server.close(timeout=2.0)
         logger.info("AudioSocket server stopped")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
