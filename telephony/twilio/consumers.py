@@ -31,6 +31,10 @@ from telephony.twilio.transport import RATE, TwilioTransport
 
 logger = logging.getLogger(__name__)
 
+# Calls this process is streaming (Call pks). Twilio opens one stream per <Connect>; a second
+# one for the same call (a replayed start) must not start a second session on it.
+_streaming: set[int] = set()
+
 
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     """/ws/telephony/twilio/media/: the bidirectional stream of one Twilio call."""
@@ -122,6 +126,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 logger.exception("twilio media: the voice session failed")
         if self.session is not None:
             live.unregister(self.session)
+        if self.call is not None:
+            _streaming.discard(self.call.pk)
         if self.listener is not None:
             self.listener.cancel()
             await self.leave_group()
@@ -229,6 +235,9 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         if call is None:
             logger.warning("twilio media: call %s (CallSid %s) refused with %d", start.call_id, start.call_sid, refusal)
             return await self.close_with(refusal)
+        if call.pk in _streaming:
+            logger.warning("twilio media: call %s already has a stream in this process; closing", call.pk)
+            return await self.close_with(media.CLOSE_DUPLICATE)
         if not live.admit():
             logger.warning("twilio media: busy (%d live calls, draining=%s); closing", live.count(), live.draining())
             return await self.close_with(media.CLOSE_BUSY)
@@ -242,6 +251,7 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     def start_call(self, start: media.StreamStart, call) -> None:
         self.call, self.stream_sid, self.call_sid = call, start.stream_sid, start.call_sid
+        _streaming.add(call.pk)
         self.transport = TwilioTransport(
             stream_sid=start.stream_sid, send_text=lambda text: self.send(text_data=text), close=self.close_with,
             on_transfer=self.transfer, on_hang_up=self.agent_hang_up,

@@ -32,6 +32,7 @@ CLOSE_BAD_PROTOCOL = 4400  # a `start` that is not a μ-law 8 kHz mono stream, o
 CLOSE_FORBIDDEN = 4403  # the stream token does not match the call
 CLOSE_UNKNOWN_CALL = 4404  # no such Twilio call (or another CallSid's)
 CLOSE_IDLE = 4408  # no `start` in time, or no valid message for a while
+CLOSE_DUPLICATE = 4409  # this process already streams that call
 CLOSE_RATE_LIMITED = 4429
 CLOSE_SERVER_ERROR = 4500
 CLOSE_BUSY = 4503  # the process is at MAX_CALLS_PER_PROCESS or draining

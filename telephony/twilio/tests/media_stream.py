@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import bisect
 import json
 import time
 import uuid
@@ -185,6 +186,7 @@ class MediaStreamClient:
         self._sending = False
         self._changed = asyncio.Event()
         self._t0 = time.monotonic()
+        self._audible: list[float] = []  # arrival times of the frames with sound in them
 
     @classmethod
     def for_call(cls, wire, call, **kwargs) -> MediaStreamClient:
@@ -325,6 +327,8 @@ class MediaStreamClient:
             if len(ulaw) != FRAME:
                 return self._violation(f"media payload of {len(ulaw)} bytes, not 160 (20 ms of μ-law)")
             self.received.append((now, ulaw))
+            if peak(ulaw) >= AUDIBLE:
+                self._audible.append(now)
             self._buffer.append(("frame", ulaw, now))
         elif event == "mark":
             name = message["mark"]["name"]
@@ -342,6 +346,7 @@ class MediaStreamClient:
 
     def _echo(self, name: str) -> None:
         self.echoes.append((time.monotonic(), name))
+        self._tasks = [task for task in self._tasks if not task.done()]
         self._tasks.append(asyncio.ensure_future(self.send({
             "event": "mark", "sequenceNumber": self._next(), "streamSid": self.stream_sid, "mark": {"name": name}})))
 
@@ -394,10 +399,8 @@ class MediaStreamClient:
 
     def audible_after(self, t: float) -> float | None:
         """Arrival of the first agent frame with sound (peak |sample| ≥ 500) received after `t`."""
-        for at, ulaw in self.received:
-            if at > t and peak(ulaw) >= AUDIBLE:
-                return at
-        return None
+        i = bisect.bisect_right(self._audible, t)
+        return self._audible[i] if i < len(self._audible) else None
 
     async def reply_over(self, *, after: float, quiet_s: float = 0.4, timeout: float = 30.0) -> float:
         """Wait until audible agent audio arrived after `after` and its reply is over: a mark with
@@ -443,7 +446,8 @@ class LineTestEngine(DialogEngine):
 
 # --- calls and audio ----------------------------------------------------------------------------
 
-def twilio_call(agent, *, direction: str = "inbound", caller: str = "+14155552001", line: str = "+14155550000"):
+def twilio_call(agent, *, direction: str = "inbound", caller: str = "+14155552001", line: str = "+14155550000",
+                sid: str = ""):
     """The Call the voice webhook (inbound) or an outbound dial has created for a Twilio call:
     inbound calls are in progress, outbound ones queued until their stream connects."""
     from calls import services
@@ -452,7 +456,7 @@ def twilio_call(agent, *, direction: str = "inbound", caller: str = "+1415555200
     inbound = direction == Call.Direction.INBOUND
     return services.call_start(
         channel=Call.Channel.TWILIO, agent=agent, direction=direction, from_number=caller if inbound else line,
-        to_number=line if inbound else caller, provider_call_id=new_call_sid(), answered=inbound,
+        to_number=line if inbound else caller, provider_call_id=sid or new_call_sid(), answered=inbound,
     )
 
 

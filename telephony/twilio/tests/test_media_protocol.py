@@ -410,3 +410,35 @@ async def test_a_draining_process_ends_the_call_politely(agent):
     call, turns, _ = await sync_to_async(stored)(call)
     assert call.end_reason == "server_shutdown" and "call back" in turns[-1].text
     assert fake.outbox == [{"action": "hang_up", "call_id": call.provider_call_id}]
+
+
+async def test_a_second_stream_for_a_call_being_streamed_is_closed_with_4409(agent):
+    call = await sync_to_async(twilio_call)(agent)
+    first = client_for(call)
+    assert await first.open()
+    await first.until(lambda: first.received, what="the greeting")
+    before = await sync_to_async(counts)()
+    code, _ = await start_refused(call)  # the same start again: a replay
+    assert code == media.CLOSE_DUPLICATE
+    assert await sync_to_async(counts)() == before
+    await first.until(lambda: len(first.received) > 30, what="more of the greeting")  # the first call goes on
+    assert await hang_up(first) == media.CLOSE_NORMAL
+
+
+async def test_with_twilios_rest_api_the_agents_hang_up_and_transfer_reach_the_call(agent, settings, fake_twilio):
+    settings.TELEPHONY_PROVIDERS = {**settings.TELEPHONY_PROVIDERS, "twilio": "telephony.twilio.client.TwilioProvider"}
+    for key in "09":  # the dialog ends the call, then transfers the next one
+        sid = fake_twilio.add_call(from_=CALLER)
+        call = await sync_to_async(twilio_call)(agent, sid=sid)
+        client = client_for(call)
+        assert await client.open()
+        await greeted(client)
+        await client.dtmf(key)
+        assert await finish(client) == media.CLOSE_NORMAL
+        update = fake_twilio.requests[-1]
+        assert update.method == "POST" and update.path.endswith(f"/Calls/{sid}.json")
+        if key == "0":
+            assert update.param("Status") == "completed"
+        else:
+            assert "<Dial><Number>+14155550100</Number></Dial>" in update.param("Twiml")
+        assert not await CallEvent.objects.filter(call=call, kind=CallEvent.Kind.ERROR).aexists()
