@@ -20,13 +20,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from functools import partial
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from telephony.asterisk import services
 from telephony.asterisk.agi import AgiClosed, AgiCommandError, AgiError, AgiSession
@@ -45,6 +48,10 @@ LINE_LIMIT = 8192
 # its last writes: how long to wait for it to log a transfer or end the call.
 AFTER_WAIT_S = 5.0
 AFTER_POLL_S = 0.1
+# The database threads keep their connections (opening one costs more than a step's queries); one
+# idle this long is checked before use, as PostgreSQL or a proxy may have dropped it.
+DB_CHECK_AFTER_IDLE_S = 30.0
+_DB_LOST = (InterfaceError, OperationalError)
 
 Db = Callable[..., Awaitable]
 
@@ -80,7 +87,22 @@ class FastAgiServer:
                 await asyncio.wait(pending)
         if self._server is not None:
             await self._server.wait_closed()
+        await asyncio.get_running_loop().run_in_executor(None, self._close_connections)
         self._pool.shutdown(wait=True)
+
+    def _close_connections(self) -> None:
+        """Close the connection of every database thread: one job each, held at a barrier until
+        all have started, so no thread takes two."""
+        barrier = threading.Barrier(DB_THREADS, timeout=5)
+
+        def close() -> None:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass  # a thread still busy: the others close theirs anyway
+            connection.close()
+
+        wait_futures([self._pool.submit(close) for _ in range(DB_THREADS)])
 
     async def db(self, fn, **kwargs):
         """Run one service function in the database threads."""
@@ -140,14 +162,28 @@ class FastAgiServer:
             await agi.close()
 
 
+_thread = threading.local()
+
+
 def _db_job(fn, kwargs):
-    close_old_connections()
+    if connection.connection is not None and (
+        connection.errors_occurred or time.monotonic() - getattr(_thread, "last_used", 0.0) >= DB_CHECK_AFTER_IDLE_S
+    ):
+        if not connection.is_usable():
+            connection.close()
+        connection.errors_occurred = False
     try:
         return fn(**kwargs)
-    finally:
-        # A step is a few queries per call: no idle connections are left in threads that a
-        # shutting-down server cannot reach to close.
+    except _DB_LOST:
+        if connection.in_atomic_block:
+            raise
+        # Every step's database work is idempotent (a Call per channel, reports that only move a
+        # call forward): run it once more on a fresh connection.
         connection.close()
+        logger.warning("FastAGI: database connection lost; retrying %s once", getattr(fn, "__name__", fn))
+        return fn(**kwargs)
+    finally:
+        _thread.last_used = time.monotonic()
 
 
 # --- The steps ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 
 from agents.models import AgentConfig
 from calls.models import Call, CallEvent
@@ -107,6 +108,17 @@ def test_the_caller_hanging_up_during_routing_cancels_the_call(fastagi, extensio
     assert channel.variables["VOICECRM_CALL_UUID"] == str(call.public_id)
     assert channel.variables["VOICECRM_ROUTE"] == "ok"
     assert call.status == Call.Status.CANCELED
+
+
+def test_a_database_connection_dropped_between_calls_is_replaced(fastagi, extension, caplog):
+    route(fastagi, uniqueid="5.1")
+    with connection.cursor() as cursor:  # PostgreSQL restarted, or a proxy cut idle connections
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    channel = route(fastagi, uniqueid="5.2")
+    assert channel.variables["VOICECRM_ROUTE"] == "ok"
+    assert Call.objects.count() == 2
+    assert "database connection lost; retrying" in caplog.text
 
 
 def test_a_refused_command_ends_that_connection_only(fastagi, extension):
