@@ -15,7 +15,8 @@ A connection (docs/protocols.md, "Asterisk AudioSocket"):
 4. The reply format follows the caller's first audio frame: 0x10 gets 8 kHz slin back, 0x12 (or
    any higher rate) 16 kHz, 0x12. It is awaited up to FORMAT_WAIT_S after the UUID (Asterisk
    sends a frame every 20 ms from the start); without one by then, 8 kHz, which every Asterisk
-   accepts. The silence written meanwhile is 8 kHz too.
+   accepts. The server's first frame goes out 20 ms after the UUID, when the caller's first
+   frame is normally in; silence written before it is known is 8 kHz.
 5. Caller audio (resampled to 16 kHz) and DTMF go to the session; a hangup, an Asterisk error
    or the socket closing end the call; broken framing ends it as failed ("protocol_error").
    When the session ends the call (goodbye, transfer, voicemail left) the last queued audio
@@ -202,7 +203,7 @@ class Line(Transport):
                 self._flowing = True
                 self._room.set()
             else:
-                if self._flowing and self._speaking and not self._queue:
+                if self._flowing and self._speaking:  # mid-reply and nothing to play: a hole
                     self.underruns += 1
                 self._flowing = False
                 frame = bytes(frame_bytes(self.sample_rate))
@@ -233,7 +234,6 @@ class Line(Transport):
         return {"frames_out": self.frames_out, "silence_out": self.silence_out, "underruns": self.underruns,
                 "frames_dropped": self.frames_dropped, "late_restarts": self.late_restarts,
                 "max_gap_ms": round(self.max_gap_s * 1000)}
-
 
 
 class _MessageOnly(DialogEngine):
@@ -364,8 +364,9 @@ class Connection:
             return
         finally:
             live.unregister(self.session)
-        logger.info("audiosocket %s: call %s ended (%s); line %s", self.peer, summary.call_id, summary.end_reason,
-                    self.line.stats())
+        logger.info("audiosocket %s: call %s ended (%s); line %s, before the session: %d audio frames and %d "
+                    "digits dropped", self.peer, summary.call_id, summary.end_reason, self.line.stats(),
+                    self.audio_dropped, self.dtmf_dropped)
 
     async def _refuse(self, message: str, target: audiocalls.Target, reason: str) -> None:
         """Say `message`, then hang up. A prepared call ends as failed with `reason`."""
