@@ -4,6 +4,8 @@ Unset variables fall back to embedded defaults (SQLite, in-memory channel layer,
 eager Celery, local speech models from pip packages). README.md lists every variable.
 """
 
+import hashlib
+import hmac
 import ipaddress
 import re
 from datetime import timedelta
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",  # only so its old tokens can be migrated to knox (voicecrm 0002)
     "knox",
+    # Refresh tokens revoked at sign-out and on rotation (voicecrm/api/auth.py).
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -335,6 +339,29 @@ for _proxy in TRUSTED_PROXIES:
 # API_TOKEN_TTL_HOURS; clients get one from POST /api/auth/login/ (docs/security.md).
 API_TOKEN_TTL_HOURS = env_float("API_TOKEN_TTL_HOURS", 24.0, minimum=0.01)
 REST_KNOX = {"TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS)}
+# The same login also answers a JWT pair (djangorestframework-simplejwt): access tokens last minutes
+# and are never stored; refresh tokens are rotated at /api/auth/refresh/ and revoked at sign-out.
+API_JWT_ACCESS_MINUTES = env_int("API_JWT_ACCESS_MINUTES", 5, minimum=1, maximum=60)
+API_JWT_REFRESH_HOURS = env_float("API_JWT_REFRESH_HOURS", 24.0, minimum=0.1)
+# JWTs are signed with their own key, so rotating it signs every JWT client out without touching
+# sessions or password-reset links, and a token never carries a MAC made with SECRET_KEY itself.
+# Unset: a key derived from SECRET_KEY (an HMAC of it with a fixed label, so it changes with it).
+API_JWT_SIGNING_KEY = env_secret("API_JWT_SIGNING_KEY") or hmac.new(
+    SECRET_KEY.encode(), b"voicecrm.api.jwt-signing-key", hashlib.sha256).hexdigest()
+if len(API_JWT_SIGNING_KEY) < 32:
+    raise ImproperlyConfigured("API_JWT_SIGNING_KEY is too short: use at least 32 random characters")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=API_JWT_ACCESS_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=API_JWT_REFRESH_HOURS),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": API_JWT_SIGNING_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    # A changed password ends the JWTs issued before it (a digest of the password hash rides in them).
+    "CHECK_REVOKE_TOKEN": True,
+    "UPDATE_LAST_LOGIN": False,
+}
 
 
 def _throttle_rate(name: str, default: str) -> str:
@@ -345,13 +372,15 @@ def _throttle_rate(name: str, default: str) -> str:
     return value
 
 
-# Requests per client IP (anonymous), per user, and token logins per IP (password guessing).
+# Requests per client IP (anonymous), per user, logins per IP (password guessing), and JWT
+# refreshes per IP (every JWT client refreshes every few minutes).
 API_THROTTLE_ANON = _throttle_rate("API_THROTTLE_ANON", "60/minute")
 API_THROTTLE_USER = _throttle_rate("API_THROTTLE_USER", "1200/minute")
 API_THROTTLE_LOGIN = _throttle_rate("API_THROTTLE_LOGIN", "5/minute")
+API_THROTTLE_REFRESH = _throttle_rate("API_THROTTLE_REFRESH", "30/minute")
 REST_FRAMEWORK = {
-    # Sessions only serve the browsable API, which exists only in development.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"]
+    # Tokens, then JWTs; sessions only serve the browsable API, which exists only in development.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication", "voicecrm.api.authentication.JWTAuthentication"]
     + (["rest_framework.authentication.SessionAuthentication"] if DEBUG else []),
     "DEFAULT_PERMISSION_CLASSES": ["voicecrm.api.permissions.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -364,7 +393,8 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
         "rest_framework.throttling.ScopedRateThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER, "api_login": API_THROTTLE_LOGIN},
+    "DEFAULT_THROTTLE_RATES": {"anon": API_THROTTLE_ANON, "user": API_THROTTLE_USER, "api_login": API_THROTTLE_LOGIN,
+                               "api_refresh": API_THROTTLE_REFRESH},
     # Count by REMOTE_ADDR, never a client-supplied X-Forwarded-For (a fresh value per request would
     # escape the limit); behind a trusted proxy (TRUSTED_PROXIES) the forwarded-headers middleware
     # puts the client's address there.
@@ -391,14 +421,14 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["voicecrm.api.schema.only_v1"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "voicecrm.api.schema.without_storage_bounds"],
+                             "voicecrm.api.schema.without_storage_bounds", "voicecrm.api.errors.documented_errors"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # What production accepts, whatever DEBUG adds (session sign-in, multipart forms for the
     # browsable API): the checked-in schema is the same on every machine.
-    "AUTHENTICATION_WHITELIST": ["knox.auth.TokenAuthentication"],
+    "AUTHENTICATION_WHITELIST": ["knox.auth.TokenAuthentication", "voicecrm.api.authentication.JWTAuthentication"],
     "PARSER_WHITELIST": ["voicecrm.api.parsers.JSONParser", "rest_framework.parsers.FormParser"],
     # One name per choice set (several models have a "status").
     "ENUM_NAME_OVERRIDES": {

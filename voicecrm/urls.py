@@ -34,4 +34,9 @@ urlpatterns = [
     path("telephony/twilio/", include("telephony.twilio.urls")),
 ]
 
+# Under /api/, errors no view answered are JSON too (DEBUG off); elsewhere Django's pages.
+handler400 = "voicecrm.api.errors.bad_request"
+handler404 = "voicecrm.api.errors.page_not_found"
+handler500 = "voicecrm.api.errors.server_error"
+
 # No route serves MEDIA_ROOT: recordings go through calls.views.call_recording, which checks permissions.

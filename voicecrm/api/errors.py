@@ -1,9 +1,23 @@
-"""One error format for the API: DRF's ({"field": ["message"]} or {"detail": "message"}), with
-Django's request-size errors answered in it too."""
+"""One error format for the API: DRF's, always a JSON object.
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+- `{"detail": "message"}` for an error about the request as a whole (401, 403, 404, 405, 413,
+  415, 429 with Retry-After, a 409);
+- `{"field": ["message", …]}` for a 400 about fields (`non_field_errors` for the body as a whole).
+
+DRF answers its own exceptions so; the handler here also answers, in that format, Django's
+request-size errors (an HTML 400 otherwise), a service's ValidationError (a 500 otherwise) and
+a delete that other rows still reference (a 500 otherwise). The Django handlers below do the
+same for requests under /api/ that never reach a view (an unknown path, a crash).
+"""
+
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 
@@ -13,17 +27,142 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def api_exception_handler(exc, context):
-    """DRF's handler, plus Django's request-size errors as JSON: a 413 for a body over the limit
-    (Django itself answers an HTML 400), a 400 for too many form fields or files."""
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge()
-    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
-        exc = ParseError(str(exc))
-    return exception_handler(exc, context)
+class StillReferenced(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Other records still refer to this one; remove or change them first."
+    default_code = "still_referenced"
 
 
 class IdempotencyConflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "This Idempotency-Key was already used for a different call."
     default_code = "idempotency_conflict"
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus:
+    - Django's request-size errors: a 413 for a body over the limit, a 400 for too many form
+      fields or files;
+    - a Django ValidationError (services and model validation raise them): a 400 naming the fields;
+    - ProtectedError/RestrictedError (a delete other rows still point at): a 409 naming what refers;
+    - a top-level list of messages (`raise ValidationError("…")`) wrapped as `non_field_errors`,
+      so every error body is an object.
+    """
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        exc = ParseError(str(exc))
+    elif isinstance(exc, DjangoValidationError):
+        exc = ValidationError(_validation_detail(exc))
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        exc = StillReferenced(_referenced_detail(exc))
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        response.data = {api_settings.NON_FIELD_ERRORS_KEY: response.data}
+    return response
+
+
+def _validation_detail(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {(api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): messages
+                for field, messages in exc.message_dict.items()}
+    return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+
+
+def _referenced_detail(exc: ProtectedError | RestrictedError) -> str:
+    objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+    names = sorted({str(obj._meta.verbose_name_plural) for obj in objects})
+    return f"Other records still refer to this one ({', '.join(names)}); remove or change them first."
+
+
+# --- Requests under /api/ that no view answered (settings.DEBUG off; voicecrm/urls.py) ---------------
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    """handler404: an unknown path under /api/ is a JSON 404, like an unknown object."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: a crash under /api/ is a JSON 500 (the traceback goes to the log, never the client)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return defaults.server_error(request)
+
+
+def bad_request(request, exception):
+    """handler400: a request Django refused before any view (a bad Host header…) under /api/ is JSON."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+    return defaults.bad_request(request, exception)
+
+
+# --- The error responses in the OpenAPI schema ----------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "An error: `detail` for the request as a whole, or a list of messages per field "
+                   "(`non_field_errors` for the body as a whole). See docs/api.md, Errors.",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {},
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Bad input: the fields or query parameters named in the body.",
+    "401": "No credentials, or a token that is unknown, expired or revoked, or a user who is inactive.",
+    "403": "The user's role may not do this.",
+    "404": "No such object (or page).",
+    "413": "The body is larger than the server accepts.",
+    "415": "The body is not JSON or a form.",
+    "429": "Too many requests: try again after Retry-After seconds.",
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before trying again."}}
+
+
+def documented_errors(result: dict, **kwargs) -> dict:
+    """drf-spectacular postprocessing hook: each operation lists the errors it can answer, in the
+    one format (components/schemas/Error), whatever the view declared about them.
+
+    Every operation can be throttled (429). One that reads credentials can answer 401, and 403 if it
+    needs them; one with a body or query parameters 400; one with a body 413 and 415; one with a path parameter or
+    pages 404. A response a view documented with a body of its own is kept.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for code in _error_codes(operation):
+                response = responses.setdefault(code, {})
+                if response.get("description", "No response body") == "No response body":  # a view's `None`
+                    response["description"] = ERROR_DESCRIPTIONS[code]
+                response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
+                if code == "429":
+                    response.setdefault("headers", RETRY_AFTER)
+            operation["responses"] = dict(sorted(responses.items()))
+    return result
+
+
+def _error_codes(operation: dict) -> list[str]:
+    parameters = operation.get("parameters", [])
+    where = {parameter["in"] for parameter in parameters}
+    has_body = "requestBody" in operation
+    # drf-spectacular lists {} among the security requirements when anonymous requests are allowed;
+    # bad credentials are a 401 even there. Only {}: the view reads no credentials at all.
+    schemes = [requirement for requirement in operation.get("security", []) if requirement]
+    codes = ["429"]
+    if schemes:
+        codes.append("401")
+        if {} not in operation["security"]:
+            codes.append("403")
+    if has_body or "query" in where:
+        codes.append("400")
+    if has_body:
+        codes += ["413", "415"]
+    if "path" in where or any(parameter["name"] == "page" for parameter in parameters):
+        codes.append("404")
+    return sorted(codes)

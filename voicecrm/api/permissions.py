@@ -13,9 +13,15 @@ FORM_EXTRAS = frozenset({"csrfmiddlewaretoken"})
 
 
 class ModelPermissions(DjangoModelPermissions):
-    """Role permissions from the admin apply to the API too, reads included."""
+    """Role permissions from the admin apply to the API too, reads included.
 
-    perms_map = {**DjangoModelPermissions.perms_map, "GET": ["%(app_label)s.view_%(model_name)s"]}
+    HEAD is a read: DRF requires nothing for it, and Django answers HEAD with the GET view, so a
+    user without the view permission could otherwise have the list run (and learn its size from
+    Content-Length, or its body from a server that does not strip it).
+    """
+
+    perms_map = {**DjangoModelPermissions.perms_map, "GET": ["%(app_label)s.view_%(model_name)s"],
+                 "HEAD": ["%(app_label)s.view_%(model_name)s"]}
 
 
 def user_roles(user) -> set[str]:

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework import routers
 
-from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView
+from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView, TokenRefreshView
 from voicecrm.api.calls import CallViewSet
 from voicecrm.api.customers import AppointmentViewSet, CustomerViewSet, OrderViewSet, ServiceViewSet
 from voicecrm.api.tickets import TicketViewSet
@@ -18,6 +18,7 @@ router.register("tickets", TicketViewSet)
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="api-login"),
+    path("auth/refresh/", TokenRefreshView.as_view(), name="api-refresh"),
     path("auth/logout/", TokenLogoutView.as_view(), name="api-logout"),
     path("auth/logoutall/", TokenLogoutAllView.as_view(), name="api-logout-all"),
     *router.urls,

@@ -255,8 +255,8 @@ print(json.dumps({"status": response.status_code, "type": response["Content-Type
 
 
 @pytest.mark.parametrize("debug, content_type, auth", [
-    ("0", "application/json", ["TokenAuthentication"]),
-    ("1", "text/html; charset=utf-8", ["TokenAuthentication", "SessionAuthentication"]),
+    ("0", "application/json", ["TokenAuthentication", "JWTAuthentication"]),
+    ("1", "text/html; charset=utf-8", ["TokenAuthentication", "JWTAuthentication", "SessionAuthentication"]),
 ])
 def test_the_browsable_api_and_sessions_exist_only_in_development(debug, content_type, auth):
     result = manage("shell", "-c", BROWSER_REQUEST, **{**PRODUCTION, "DEBUG": debug})
