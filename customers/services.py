@@ -2,14 +2,31 @@
 decision whether a caller is who they say they are."""
 
 import datetime as dt
+import re
+import secrets
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from customers.models import Appointment, Customer, Service, max_overlap
+from customers.models import Appointment, Customer, Order, Service, max_overlap
+
+# How far ahead an appointment may be booked. Also keeps the end time (start + duration) and the
+# time zone arithmetic inside the calendar for any date a client sends.
+BOOKING_HORIZON = dt.timedelta(days=3650)
+
+
+def _start_problem(starts_at: dt.datetime) -> str | None:
+    now = timezone.now()
+    if starts_at <= now:
+        return "The appointment must start in the future."
+    if starts_at > now + BOOKING_HORIZON:
+        return f"Appointments can be booked at most {BOOKING_HORIZON.days} days ahead."
+    return None
 
 
 @transaction.atomic
@@ -22,13 +39,19 @@ def appointment_book(
     source_call_id: int | None = None,
     notes: str = "",
 ) -> Appointment:
-    """`source_call` (a calls.Call) or `source_call_id`: the call that booked it, if any."""
+    """`source_call` (a calls.Call) or `source_call_id`: the call that booked it, if any.
+
+    ValidationError (code "slot") when the time is past, closed, taken or clashes with another of
+    the customer's appointments.
+    """
+    if problem := _start_problem(starts_at):
+        raise ValidationError(problem, code="slot")
     # Lock the service row so two callers cannot both take its last free place.
     service = Service.objects.select_for_update().get(pk=service.pk)
     ends_at = starts_at + service.duration
     problem = Appointment.slot_problem(service=service, customer=customer, starts_at=starts_at, ends_at=ends_at)
     if problem:
-        raise ValidationError(problem)
+        raise ValidationError(problem, code="slot")
     return Appointment.objects.create(
         customer=customer, service=service, starts_at=starts_at, ends_at=ends_at, notes=notes,
         source_call_id=source_call.pk if source_call is not None else source_call_id,
@@ -37,16 +60,21 @@ def appointment_book(
 
 @transaction.atomic
 def appointment_reschedule(*, appointment: Appointment, starts_at: dt.datetime) -> Appointment:
+    """ValidationError: code "inactive" for a cancelled, completed or missed appointment, "slot"
+    when the new time cannot be booked (as in appointment_book)."""
     service = Service.objects.select_for_update().get(pk=appointment.service_id)
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if not appointment.is_active:
-        raise ValidationError(f"A {appointment.get_status_display().lower()} appointment cannot be rescheduled.")
+        raise ValidationError(f"A {appointment.get_status_display().lower()} appointment cannot be rescheduled.",
+                              code="inactive")
+    if problem := _start_problem(starts_at):
+        raise ValidationError(problem, code="slot")
     ends_at = starts_at + service.duration
     problem = Appointment.slot_problem(
         service=service, customer=appointment.customer, starts_at=starts_at, ends_at=ends_at, exclude_id=appointment.pk
     )
     if problem:
-        raise ValidationError(problem)
+        raise ValidationError(problem, code="slot")
     appointment.starts_at, appointment.ends_at = starts_at, ends_at
     appointment.status = Appointment.Status.RESCHEDULED
     appointment.save(update_fields=["starts_at", "ends_at", "status", "updated_at"])
@@ -55,9 +83,10 @@ def appointment_reschedule(*, appointment: Appointment, starts_at: dt.datetime) 
 
 @transaction.atomic
 def appointment_cancel(*, appointment: Appointment) -> Appointment:
+    """ValidationError (code "inactive") when it is already cancelled, completed or missed."""
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if not appointment.is_active:
-        raise ValidationError(f"The appointment is already {appointment.get_status_display().lower()}.")
+        raise ValidationError(f"The appointment is already {appointment.get_status_display().lower()}.", code="inactive")
     appointment.status = Appointment.Status.CANCELLED
     appointment.save(update_fields=["status", "updated_at"])
     return appointment
@@ -92,6 +121,27 @@ def service_available_slots(*, service: Service, day: dt.date, limit: int | None
     return slots
 
 
+class CustomerAccount(TypedDict, total=False):
+    """What staff set beyond a caller's own details: the account's terms and identifiers."""
+
+    company: str
+    plan: str
+    balance: Decimal
+    notes: str
+    account_number: str  # left out: a new random one
+
+
+class CustomerChanges(CustomerAccount, total=False):
+    """What may be changed on an existing customer; verification counters are customer_verify's."""
+
+    first_name: str
+    last_name: str
+    phone: str
+    email: str
+    postcode: str
+    status: str
+
+
 def customer_create(
     *,
     first_name: str,
@@ -100,12 +150,77 @@ def customer_create(
     email: str = "",
     postcode: str = "",
     status: str = Customer.Status.PROSPECT,
+    **account: Unpack[CustomerAccount],
 ) -> Customer:
     """A new customer record, validated like a form would (ValidationError names the bad field)."""
-    customer = Customer(first_name=first_name, last_name=last_name, phone=phone, email=email, postcode=postcode, status=status)
+    unknown = set(account) - set(CustomerAccount.__annotations__)
+    if unknown:
+        raise TypeError(f"customer_create() cannot set {', '.join(sorted(unknown))}")
+    customer = Customer(first_name=first_name, last_name=last_name, phone=phone, email=email, postcode=postcode,
+                        status=status, **account)
     customer.full_clean()
     customer.save()
     return customer
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, **changes: Unpack[CustomerChanges]) -> Customer:
+    """Apply `changes` with the model's validation and normalisation (E.164 phone, upper-case
+    postcode) and return the saved row. Only fields whose value changed are written, and nothing
+    at all when none did: `updated_at` moves only on a real change (a caller ID lookup prefers
+    the most recently updated record), and verification counters written meanwhile are kept."""
+    unknown = set(changes) - set(CustomerChanges.__annotations__)
+    if unknown:
+        raise TypeError(f"customer_update() cannot set {', '.join(sorted(unknown))}")
+    # The stored row, locked: two edits at once are applied one after the other.
+    stored = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = {name: getattr(stored, name) for name in changes}
+    for name, value in changes.items():
+        setattr(stored, name, value)
+    stored.full_clean()
+    changed = sorted(name for name in changes if getattr(stored, name) != before[name])
+    if changed:
+        stored.save(update_fields=[*changed, "updated_at"])
+    return stored
+
+
+ORDER_NUMBER = re.compile(r"^[A-Z0-9]{3,20}$")
+
+
+def new_order_number() -> str:
+    """"ORD" and eight digits; a caller reads out the digits (the agent matches the end of a number)."""
+    while True:
+        number = f"ORD{secrets.randbelow(90_000_000) + 10_000_000}"
+        if not Order.objects.filter(number=number).exists():
+            return number
+
+
+def order_create(
+    *,
+    customer: Customer,
+    items: list[dict[str, Any]] | None = None,
+    total: Decimal | None = None,
+    number: str = "",
+    status: str = Order.Status.PENDING,
+    tracking_number: str = "",
+    placed_at: dt.datetime | None = None,
+) -> Order:
+    """A new order. `items` are {"sku", "name", "qty", "price"}; without a `total`, it is the sum
+    of qty × price. A given `number` is upper-cased and must be 3 to 20 letters and digits (it is
+    read out on calls); without one, a new one. ValidationError names the bad field."""
+    items = [dict(item) for item in items or []]
+    for item in items:
+        item["price"] = str(Decimal(item["price"]).quantize(Decimal("0.01")))
+    if total is None:
+        total = sum((Decimal(item["price"]) * item["qty"] for item in items), Decimal("0.00"))
+    number = number.strip().upper() or new_order_number()
+    if not ORDER_NUMBER.match(number):
+        raise ValidationError({"number": "An order number is 3 to 20 letters and digits."})
+    order = Order(customer=customer, items=items, total=total, number=number, status=status,
+                  tracking_number=tracking_number, placed_at=placed_at or timezone.now())
+    order.full_clean()
+    order.save()
+    return order
 
 
 @dataclass(frozen=True)
