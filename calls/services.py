@@ -216,6 +216,30 @@ def call_attach_recording(*, call: Call, wav_bytes: bytes = b"", wav_file: Binar
     call.save(update_fields=["recording", "updated_at"])
 
 
+# A hang-up asked for by staff (the REST API), for whichever process serves the call: a row, read
+# by that process's heartbeat (calls/session/live.py), so it needs no channel layer.
+HANGUP_REQUEST_KEY = "hangup_request"
+
+
+def call_hangup_request(*, call: Call, requested_by: str = "") -> bool:
+    """Ask the process serving `call` to end it; it does within CALL_HEARTBEAT_SECONDS. Logged
+    once per call (an ACTION event "hangup_requested"); False when it was already asked."""
+    _, created = CallEvent.objects.get_or_create(
+        call=call, idempotency_key=HANGUP_REQUEST_KEY,
+        defaults={"kind": CallEvent.Kind.ACTION, "name": "hangup_requested", "payload": {"by": requested_by[:150]}},
+    )
+    return created
+
+
+def call_hangups_requested(*, call_ids: Iterable[int]) -> set[int]:
+    """Which of these calls staff asked to end (one indexed query)."""
+    ids = list(call_ids)
+    if not ids:
+        return set()
+    return set(CallEvent.objects.filter(call_id__in=ids, idempotency_key=HANGUP_REQUEST_KEY)
+               .values_list("call_id", flat=True))
+
+
 def call_heartbeat(*, call_ids: Iterable[int]) -> int:
     """Stamp live calls as still served by this process: one conditional UPDATE for them all
     (a call already finalized, by its session or by the sweep, is left alone). Returns the rows

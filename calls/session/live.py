@@ -12,6 +12,10 @@ it, so no idle connection is held and none goes stale. Not on the event loop, an
 call's own thread, where a slow LLM turn could hold a beat back: the beat stops only when the
 process does, and then the sweep (calls/sweeps.py) finalizes the call.
 
+Hang-ups staff ask for (services.call_hangup_request, from any process: the REST API) are read by
+the same beat, which ends the voice sessions of this process that serve those calls: the agent
+says its closing line and the call ends as "staff_hangup", at most CALL_HEARTBEAT_SECONDS later.
+
 Shutdown: `await drain(grace_s)` (voicecrm/asgi.py calls it on SIGTERM) refuses new calls, asks
 each live session to `end_politely()`, and waits up to grace_s for them to be finalized.
 """
@@ -27,7 +31,7 @@ from typing import Protocol
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
-from calls.services import call_heartbeat
+from calls.services import call_hangups_requested, call_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +160,19 @@ def _beat(ids: list[int]) -> None:
         # The connection broke under the beat (a database restart): the stamp is idempotent.
         connection.close()
         call_heartbeat(call_ids=ids)
+    _end_requested(call_hangups_requested(call_ids=ids))
+
+
+STAFF_HANGUP = "staff_hangup"
+
+
+def _end_requested(call_ids: set[int]) -> None:
+    """End this process's voice sessions of these calls (say_and_end is thread-safe and ends once)."""
+    if not call_ids:
+        return
+    with _lock:
+        sessions = [session for session in _sessions if hasattr(session, "say_and_end")
+                    and getattr(getattr(session, "call", None), "pk", None) in call_ids]
+    for session in sessions:
+        logger.info("ending call %s: staff asked to hang up", session.call.pk)
+        session.say_and_end(session.agent.closing, STAFF_HANGUP)
