@@ -100,6 +100,13 @@ def call_recording(request: HttpRequest, public_id: UUID) -> HttpResponseBase:
     if not user.has_perm("calls.view_call"):
         return HttpResponse("You may not listen to call recordings.", status=403, content_type="text/plain")
     call = get_object_or_404(Call.objects.only("id", "public_id", "recording"), public_id=public_id)
+    return recording_response(request, call)
+
+
+def recording_response(request: HttpRequest, call: Call) -> HttpResponseBase:
+    """The call's recording for a request someone has already allowed: the whole file, the byte
+    range asked for (206, or 416), or the proxy's sendfile header. Http404 without a recording.
+    Also answers GET /api/v1/calls/{id}/recording/ (voicecrm/api/calls.py)."""
     if not call.recording:
         raise Http404("This call has no recording.")
     name = call.recording.name
