@@ -117,6 +117,8 @@ ERROR_DESCRIPTIONS = {
     "401": "No credentials, or a token that is unknown, expired or revoked, or a user who is inactive.",
     "403": "The user's role may not do this.",
     "404": "No such object (or page).",
+    "405": "The endpoint does not take this method.",
+    "409": "The request conflicts with the object's state.",
     "413": "The body is larger than the server accepts.",
     "415": "The body is not JSON or a form.",
     "429": "Too many requests: try again after Retry-After seconds.",
@@ -130,16 +132,18 @@ def documented_errors(result: dict, **kwargs) -> dict:
 
     Every operation can be throttled (429). One that reads credentials can answer 401, and 403 if it
     needs them; one with a body or query parameters 400; one with a body 413 and 415; one with a path parameter or
-    pages 404. A response a view documented with a body of its own is kept.
+    pages 404. Error responses a view declared without a body get the format too; one it documented
+    with a body of its own is kept.
     """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for code in _error_codes(operation):
+            declared = [code for code in responses if code.startswith("4")]
+            for code in sorted(set(_error_codes(operation)) | set(declared)):
                 response = responses.setdefault(code, {})
                 if response.get("description", "No response body") == "No response body":  # a view's `None`
-                    response["description"] = ERROR_DESCRIPTIONS[code]
+                    response["description"] = ERROR_DESCRIPTIONS.get(code, "An error.")
                 response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
                 if code == "429":
                     response.setdefault("headers", RETRY_AFTER)
