@@ -5,11 +5,13 @@ the services' ValidationErrors as API errors."""
 from collections.abc import Mapping
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.settings import api_settings
 
 from voicecrm.api.permissions import ModelPermissions
 
@@ -74,11 +76,14 @@ class Conflict(APIException):
 
 
 def service_error(error: DjangoValidationError, *, field: str | None = None) -> ValidationError:
-    """A service's ValidationError as a 400: errors per field as they are; a plain message under
-    `field` when the request has one field it is about, else under `non_field_errors`."""
+    """A service's ValidationError as a 400: errors per field as they are; what is about the whole
+    object (a plain message, a constraint) under `field` when the request has one field it is
+    about, else under `non_field_errors`."""
     detail = serializers.as_serializer_error(error)
-    if field and list(detail) == ["non_field_errors"]:
-        detail = {field: detail["non_field_errors"]}
+    general = [*detail.pop(NON_FIELD_ERRORS, []), *detail.pop(api_settings.NON_FIELD_ERRORS_KEY, [])]
+    if general:
+        key = field or api_settings.NON_FIELD_ERRORS_KEY
+        detail[key] = [*detail.get(key, []), *general]
     return ValidationError(detail)
 
 

@@ -6,6 +6,7 @@ from rest_framework import routers
 from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView, TokenRefreshView
 from voicecrm.api.calls import CallViewSet
 from voicecrm.api.customers import AppointmentViewSet, CustomerViewSet, OrderViewSet, ServiceViewSet
+from voicecrm.api.routes import RouteViewSet
 from voicecrm.api.tickets import TicketViewSet
 
 router = routers.DefaultRouter()
@@ -15,6 +16,7 @@ router.register("appointments", AppointmentViewSet)
 router.register("orders", OrderViewSet)
 router.register("calls", CallViewSet)
 router.register("tickets", TicketViewSet)
+router.register("routes", RouteViewSet)
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="api-login"),
