@@ -433,3 +433,58 @@ def webhook_test_send(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
                                               dedupe_key=f"test:{event_id}", body=body, next_attempt_at=now)
     transaction.on_commit(lambda: webhook_deliveries_enqueue([delivery.pk]))
     return delivery
+
+
+# --- endpoints and deliveries, for the REST API -------------------------------------------------------
+
+class WebhookStateError(Exception):
+    """A request that the endpoint's or the delivery's state refuses (the API answers 409)."""
+
+
+def webhook_endpoint_create(*, name: str, url: str, events: list[str], agent=None, active: bool = True) -> WebhookEndpoint:
+    """A new endpoint with a new secret; the URL is checked against the SSRF rules (validate_webhook_url)."""
+    endpoint = WebhookEndpoint(name=name, url=url, events=events, agent=agent, active=active)
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
+    """Change name, url, events, agent or active, validated as on creation. Switched back on, the
+    endpoint sends the deliveries it held (endpoint_enable), as the admin does."""
+    unknown = set(changes) - {"name", "url", "events", "agent", "active"}
+    if unknown:
+        raise TypeError(f"webhook_endpoint_update() cannot set {', '.join(sorted(unknown))}")
+    stored = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    was_active = stored.active
+    for name, value in changes.items():
+        setattr(stored, name, value)
+    stored.full_clean()
+    stored.save(update_fields=[*sorted(changes), "updated_at"])
+    if stored.active and not was_active:
+        endpoint_enable(stored)
+        stored.refresh_from_db()
+    return stored
+
+
+def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again now, with a new retry window, as the admin's "Retry now" does.
+
+    WebhookStateError when it was delivered already (receivers have it), is being sent right now,
+    or its endpoint is disabled (nothing is sent to it; enabling it sends what it held).
+    """
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        if delivery.status == WebhookDelivery.Status.SUCCEEDED:
+            raise WebhookStateError("This delivery succeeded already.")
+        if not delivery.endpoint.active:
+            raise WebhookStateError("The endpoint is disabled: enable it, and its held deliveries are sent.")
+        now = timezone.now()
+        if delivery.status == WebhookDelivery.Status.SENDING and delivery.locked_until and delivery.locked_until > now:
+            raise WebhookStateError("This delivery is being sent right now.")
+        delivery.status, delivery.next_attempt_at, delivery.created_at = WebhookDelivery.Status.PENDING, now, now
+        delivery.locked_until = None
+        delivery.save(update_fields=["status", "next_attempt_at", "created_at", "locked_until"])
+        transaction.on_commit(lambda: webhook_deliveries_enqueue([delivery.pk]))
+    return delivery

@@ -438,6 +438,8 @@ SPECTACULAR_SETTINGS = {
         "AppointmentStatusEnum": "customers.models.Appointment.Status",
         "OrderStatusEnum": "customers.models.Order.Status",
         "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "WebhookDeliveryStatusEnum": "calls.models.WebhookDelivery.Status",
+        "WebhookEventEnum": "calls.models.WebhookEvent",
         "OutboundChannelEnum": ["asterisk", "twilio"],
     },
 }

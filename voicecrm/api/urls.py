@@ -6,8 +6,10 @@ from rest_framework import routers
 from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView, TokenRefreshView
 from voicecrm.api.calls import CallViewSet
 from voicecrm.api.customers import AppointmentViewSet, CustomerViewSet, OrderViewSet, ServiceViewSet
+from voicecrm.api.information import InformationViewSet
 from voicecrm.api.routes import RouteViewSet
 from voicecrm.api.tickets import TicketViewSet
+from voicecrm.api.webhooks import WebhookDeliveryViewSet, WebhookEndpointViewSet
 
 router = routers.DefaultRouter()
 router.register("customers", CustomerViewSet)
@@ -17,6 +19,9 @@ router.register("orders", OrderViewSet)
 router.register("calls", CallViewSet)
 router.register("tickets", TicketViewSet)
 router.register("routes", RouteViewSet)
+router.register("webhooks", WebhookEndpointViewSet)
+router.register("webhook-deliveries", WebhookDeliveryViewSet)
+router.register("information", InformationViewSet)
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="api-login"),
