@@ -10,6 +10,7 @@ from django_filters import rest_framework as filters
 from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ValidationError
 
+from agents.models import AgentConfig
 from calls.models import Call
 from core.phones import normalize_phone
 from customers.models import Customer
@@ -48,11 +49,18 @@ class CustomerFilter(filters.FilterSet):
 
 class CallFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer")
+    agent = filters.ModelChoiceFilter(field_name="agent", to_field_name="slug", queryset=AgentConfig.objects.all(),
+                                      help_text="The agent's slug.")
+    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte",
+                                              help_text="Calls that started at or after this time (ISO 8601).")
+    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt",
+                                               help_text="Calls that started before this time (ISO 8601).")
 
     class Meta:
         model = Call
-        # status and channel are choices (an unknown value is a 400); intent is free text.
-        fields = ["status", "channel", "intent", "customer"]
+        # status, channel, direction and analysis_status are choices (an unknown value is a 400);
+        # intent and outcome are free text.
+        fields = ["status", "channel", "direction", "intent", "outcome", "analysis_status", "customer", "agent"]
 
 
 class SearchFilter(drf_filters.SearchFilter):
