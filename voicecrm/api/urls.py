@@ -8,8 +8,10 @@ from voicecrm.api.analytics import AnalyticsViewSet
 from voicecrm.api.auth import TokenLoginView, TokenLogoutAllView, TokenLogoutView, TokenRefreshView
 from voicecrm.api.calls import CallViewSet
 from voicecrm.api.customers import AppointmentViewSet, CustomerViewSet, OrderViewSet, ServiceViewSet
+from voicecrm.api.information import InformationViewSet
 from voicecrm.api.routes import RouteViewSet
 from voicecrm.api.tickets import TicketViewSet
+from voicecrm.api.webhooks import WebhookDeliveryViewSet, WebhookEndpointViewSet
 
 router = routers.DefaultRouter()
 router.register("customers", CustomerViewSet)
@@ -19,6 +21,9 @@ router.register("orders", OrderViewSet)
 router.register("calls", CallViewSet)
 router.register("tickets", TicketViewSet)
 router.register("routes", RouteViewSet)
+router.register("webhooks", WebhookEndpointViewSet)
+router.register("webhook-deliveries", WebhookDeliveryViewSet)
+router.register("information", InformationViewSet)
 router.register("analytics", AnalyticsViewSet, basename="analytics")
 router.register("agents", AgentViewSet)
 router.register(AGENT_KNOWLEDGE_PREFIX, AgentKnowledgeViewSet, basename="agent-knowledge")
