@@ -135,8 +135,8 @@ class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
 class AppointmentFilter(filters.FilterSet):
     customer = IdFilter()
     service = IdFilter()
-    starts_after = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    starts_before = filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    starts_after = api_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    starts_before = api_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
 
     class Meta:
         model = Appointment
@@ -259,8 +259,8 @@ class AppointmentViewSet(RoleWritableFieldsMixin, mixins.CreateModelMixin, views
 class OrderFilter(filters.FilterSet):
     customer = IdFilter()
     number = filters.CharFilter(lookup_expr="iexact")
-    placed_after = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    placed_after = api_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = api_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
 
     class Meta:
         model = Order

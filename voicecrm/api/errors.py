@@ -5,13 +5,17 @@
 - `{"field": ["message", …]}` for a 400 about fields (`non_field_errors` for the body as a whole).
 
 DRF answers its own exceptions so; the handler here also answers, in that format, Django's
-request-size errors (an HTML 400 otherwise), a service's ValidationError (a 500 otherwise) and
-a delete that other rows still reference (a 500 otherwise). The Django handlers below do the
+request-size errors (an HTML 400 otherwise), a service's ValidationError, a delete that other rows
+still reference and a value the database refuses (each a 500 otherwise). The Django handlers below do the
 same for requests under /api/ that never reach a view (an unknown path, a crash).
 """
 
+import json
+import logging
+
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import JsonResponse
 from django.views import defaults
@@ -19,6 +23,8 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class PayloadTooLarge(APIException):
@@ -45,6 +51,7 @@ def api_exception_handler(exc, context):
       fields or files;
     - a Django ValidationError (services and model validation raise them): a 400 naming the fields;
     - ProtectedError/RestrictedError (a delete other rows still point at): a 409 naming what refers;
+    - DataError (a value the database refuses, such as a number out of its range): a 400;
     - a top-level list of messages (`raise ValidationError("…")`) wrapped as `non_field_errors`,
       so every error body is an object.
     """
@@ -56,6 +63,12 @@ def api_exception_handler(exc, context):
         exc = ValidationError(_validation_detail(exc))
     elif isinstance(exc, (ProtectedError, RestrictedError)):
         exc = StillReferenced(_referenced_detail(exc))
+    elif isinstance(exc, DataError):
+        # A value the database cannot store or compare (out of range, a NUL byte) that validation
+        # let through: the client's input, but logged, since validation should have caught it.
+        logger.warning("API request refused by the database: %s", exc, exc_info=exc)
+        exc = ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [
+            "A value in this request is outside what the database can store or compare."]})
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {api_settings.NON_FIELD_ERRORS_KEY: response.data}
@@ -132,8 +145,9 @@ def documented_errors(result: dict, **kwargs) -> dict:
 
     Every operation can be throttled (429). One that reads credentials can answer 401, and 403 if it
     needs them; one with a body or query parameters 400; one with a body 413 and 415; one with a path parameter or
-    pages 404. Error responses a view declared without a body get the format too; one it documented
-    with a body of its own is kept.
+    pages 404. Error responses a view declared get the format too, whatever body it gave them (a
+    view's description is kept): a 400 may be a field's messages, a nested list's, or a `detail`
+    about a body that is not JSON at all.
     """
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     for path_item in result.get("paths", {}).values():
@@ -144,11 +158,25 @@ def documented_errors(result: dict, **kwargs) -> dict:
                 response = responses.setdefault(code, {})
                 if response.get("description", "No response body") == "No response body":  # a view's `None`
                     response["description"] = ERROR_DESCRIPTIONS.get(code, "An error.")
-                response.setdefault("content", {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}})
+                # Whatever shape a view described, the body is the one error format.
+                response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
                 if code == "429":
                     response.setdefault("headers", RETRY_AFTER)
             operation["responses"] = dict(sorted(responses.items()))
+    _drop_unreferenced_schemas(result)
     return result
+
+
+def _drop_unreferenced_schemas(result: dict) -> None:
+    """Error shapes views described, now replaced by Error, leave no component behind."""
+    schemas = result["components"]["schemas"]
+    while True:
+        text = json.dumps({"paths": result.get("paths", {}), "components": result["components"]}, default=str)
+        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
+        if not unused:
+            return
+        for name in unused:
+            del schemas[name]
 
 
 def _error_codes(operation: dict) -> list[str]:

@@ -5,8 +5,12 @@ strict `?search=` and `?ordering=` every list has (REST_FRAMEWORK["DEFAULT_FILTE
 search and ordering filters drop an ordering field they do not know and answer 200.)
 """
 
+import datetime as dt
+
 from django import forms
+from django.utils import timezone
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from rest_framework import filters as drf_filters
 from rest_framework.exceptions import ValidationError
 
@@ -38,6 +42,26 @@ class IdFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, moved to UTC: PostgreSQL refuses offsets beyond ±15:59, which ISO allows
+    ("…T10:00+16:30" was a 500), and a time whose UTC is before year 1 is no time at all."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or timezone.is_naive(parsed):
+            return parsed
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError("Enter a date and time between years 1 and 9999.", code="invalid") from None
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """django-filter's ISO 8601 filter, through UtcIsoDateTimeField: use this one."""
+
+    field_class = UtcIsoDateTimeField
+
+
 class CustomerFilter(filters.FilterSet):
     phone = PhoneFilter()
     account_number = filters.CharFilter()
@@ -51,10 +75,10 @@ class CallFilter(filters.FilterSet):
     customer = IdFilter(field_name="customer")
     agent = filters.ModelChoiceFilter(field_name="agent", to_field_name="slug", queryset=AgentConfig.objects.all(),
                                       help_text="The agent's slug.")
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte",
-                                              help_text="Calls that started at or after this time (ISO 8601).")
-    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt",
-                                               help_text="Calls that started before this time (ISO 8601).")
+    started_after = IsoDateTimeFilter(field_name="started_at", lookup_expr="gte",
+                                      help_text="Calls that started at or after this time (ISO 8601).")
+    started_before = IsoDateTimeFilter(field_name="started_at", lookup_expr="lt",
+                                       help_text="Calls that started before this time (ISO 8601).")
 
     class Meta:
         model = Call

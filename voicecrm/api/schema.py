@@ -24,3 +24,27 @@ def without_storage_bounds(result: dict, **kwargs) -> dict:
             if prop.get("format") == "int64":
                 del prop["format"]
     return result
+
+
+# DRF writes a TimeField as "09:00:00"; OpenAPI's `format: time` (RFC 3339's full-time) demands an
+# offset ("09:00:00Z"), so a validating client would refuse every opening hour.
+_LOCAL_TIME = {"type": "string", "pattern": r"^[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+               "example": "09:00:00"}
+
+
+def times_without_offset(result: dict, **kwargs) -> dict:
+    """drf-spectacular postprocessing hook: a time of day is described as DRF writes and reads it."""
+    def visit(node):
+        if isinstance(node, dict):
+            if node.get("type") == "string" and node.get("format") == "time":
+                del node["format"]
+                for key, value in _LOCAL_TIME.items():
+                    node.setdefault(key, value)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(result)
+    return result

@@ -14,7 +14,7 @@ from tickets.models import Ticket, TicketComment
 from tickets.serializers import TicketCommentSerializer, TicketSerializer
 from tickets.services import ticket_comment_add, ticket_create, ticket_update
 from voicecrm.api.common import ActionPermissions, BooleanFilter, errors, service_error
-from voicecrm.api.filters import IdFilter
+from voicecrm.api.filters import IdFilter, IsoDateTimeFilter
 from voicecrm.api.permissions import RoleWritableFieldsMixin
 
 
@@ -24,8 +24,8 @@ class TicketFilter(filters.FilterSet):
     call = filters.UUIDFilter(field_name="call__public_id", help_text="The call's id (a UUID).")
     open = BooleanFilter(method="filter_open", help_text="New, open or pending (true), or not (false).")
     overdue = BooleanFilter(method="filter_overdue", help_text="Open and past its resolution due time.")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket

@@ -2,12 +2,14 @@
 client page size up to a maximum, and one error format (docs/api.md, Lists and Errors)."""
 
 import datetime as dt
+import re
 import secrets
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import ProtectedError
 from django.test import Client
 from django.urls import resolve
@@ -339,7 +341,8 @@ def test_every_operation_documents_its_errors_in_the_one_format(schema):
             assert "429" in responses and "Retry-After" in responses["429"]["headers"], (method, path)
             for code, response in responses.items():
                 if code.startswith("4"):
-                    assert response.get("content"), (method, path, code)
+                    assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (
+                        method, path, code)
             if "requestBody" in operation:
                 assert {"400", "413", "415"} <= set(responses), (method, path)
             if any(p["in"] == "path" for p in operation.get("parameters", [])):
@@ -362,3 +365,31 @@ def test_ordering_by_a_date_that_may_be_empty(charlie):
     client = api_as(charlie)
     assert len(ids(client.get("/api/v1/calls/", {"ordering": "-ended_at"}))) == 2
     assert len(ids(client.get("/api/v1/calls/", {"ordering": "ended_at"}))) == 2
+
+
+def test_a_time_of_day_is_described_as_drf_writes_it(schema):
+    opens = schema["components"]["schemas"]["OpeningHours"]["properties"]["opens"]
+    assert "format" not in opens and re.fullmatch(opens["pattern"], "09:00:00")
+
+
+# --- Values the database would refuse ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, status", [
+    ("2026-01-01T00:00:00+16:30", 200),  # ISO allows the offset, PostgreSQL does not: moved to UTC
+    ("2026-01-01T00:00:00-23:59", 200),
+    ("0001-01-01T00:00:00+05:00", 400),  # before year 1 in UTC
+    ("9999-12-31T23:59:59-05:00", 400),  # after year 9999 in UTC
+    ("2026-13-01T00:00:00Z", 400),
+])
+def test_a_time_filter_takes_any_offset_iso_allows(charlie, value, status):
+    Call.objects.create(channel="browser", started_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    response = api_as(charlie).get("/api/v1/calls/", {"started_after": value})
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert list(response.json()) == ["started_after"]
+
+
+def test_a_value_the_database_refuses_is_a_400():
+    response = api_exception_handler(DataError("integer out of range"), {})
+    assert response.status_code == 400 and list(response.data) == ["non_field_errors"]
