@@ -342,7 +342,7 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    call = serializers.UUIDField(source="call.public_id", read_only=True, allow_null=True, default=None)
+    call = serializers.UUIDField(source="call.public_id", read_only=True, allow_null=True)
 
     class Meta:
         model = WebhookDelivery

@@ -42,8 +42,9 @@ class ServiceSerializer(serializers.ModelSerializer):
 
 
 class AppointmentSerializer(serializers.ModelSerializer):
+    # allow_null without a default: a missing call reads as null (a default would be skipped on PATCH).
     source_call = serializers.UUIDField(source="source_call.public_id", read_only=True, allow_null=True,
-                                        default=None, help_text="The call that booked it, if any.")
+                                        help_text="The call that booked it, if any.")
 
     class Meta:
         model = Appointment

@@ -19,8 +19,9 @@ class TicketCommentSerializer(serializers.ModelSerializer):
 
 class TicketSerializer(serializers.ModelSerializer):
     comments = TicketCommentSerializer(many=True, read_only=True)
-    # Calls are addressed by their public id in the API (/calls/{id}/).
-    call = serializers.UUIDField(source="call.public_id", read_only=True, allow_null=True, default=None,
+    # Calls are addressed by their public id in the API (/calls/{id}/). allow_null without a
+    # default: no call reads as null (DRF skips a default in a PATCH's answer).
+    call = serializers.UUIDField(source="call.public_id", read_only=True, allow_null=True,
                                  help_text="The call the ticket came from, if any.")
     assignee = serializers.PrimaryKeyRelatedField(
         queryset=get_user_model().objects.filter(is_active=True, is_staff=True), required=False, allow_null=True,

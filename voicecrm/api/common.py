@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.settings import api_settings
@@ -87,18 +87,18 @@ def service_error(error: DjangoValidationError, *, field: str | None = None) -> 
     return ValidationError(detail)
 
 
-_DETAIL = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
-_FIELDS = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+# Descriptions only: the schema's postprocessing (voicecrm/api/errors.py `documented_errors`) gives
+# every error response the one error format.
 ERROR_RESPONSES = {
-    400: OpenApiResponse(_FIELDS, description="Bad input: each bad field (or `non_field_errors`) with its "
-                                              "messages. Nothing was changed."),
-    401: OpenApiResponse(_DETAIL, description="No credentials, or a token that expired or was revoked."),
-    403: OpenApiResponse({"type": "object"}, description="The role may not do this (`detail`), or may not "
-                                                         "change the fields named. Nothing was changed."),
-    404: OpenApiResponse(_DETAIL, description="No such object."),
-    409: OpenApiResponse(_DETAIL, description="The object's state does not allow this."),
-    413: OpenApiResponse(_DETAIL, description="The body is larger than the server accepts."),
-    429: OpenApiResponse(_DETAIL, description="Too many requests; retry after `Retry-After` seconds."),
+    400: OpenApiResponse(description="Bad input: each bad field (or `non_field_errors`) with its messages. "
+                                     "Nothing was changed."),
+    401: OpenApiResponse(description="No credentials, or a token that expired or was revoked."),
+    403: OpenApiResponse(description="The role may not do this (`detail`), or may not change the fields named. "
+                                     "Nothing was changed."),
+    404: OpenApiResponse(description="No such object."),
+    409: OpenApiResponse(description="The object's state does not allow this."),
+    413: OpenApiResponse(description="The body is larger than the server accepts."),
+    429: OpenApiResponse(description="Too many requests; retry after `Retry-After` seconds."),
 }
 
 
