@@ -3,7 +3,6 @@ import json
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -72,7 +71,7 @@ class CallSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
 
-    @extend_schema_field(OpenApiTypes.UUID)
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_retry_of(self, call: Call) -> str | None:
         if hasattr(call, "retry_of_public_id"):  # annotated by the API's queryset: no query per row
             return call.retry_of_public_id
