@@ -28,9 +28,14 @@ class AgentConfigSerializer(serializers.ModelSerializer):
             "flow": {"help_text": "Slot-filling flow (docs/flows.md); {} uses the scenario's built-in flow."},
         }
 
+    def validate_extraction_schema(self, value):
+        # A form's "null" reaches here as None (DRF parses form JSON after its null check); the
+        # model's validator reads None as "no schema", the column takes only {} for that.
+        return {} if value is None else value
+
 
 class KnowledgeEntrySerializer(serializers.ModelSerializer):
-    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True,
+    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
                                          help_text="The agent it belongs to; null: shared with every agent.")
 
     class Meta:

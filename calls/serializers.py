@@ -47,7 +47,7 @@ class CallSerializer(serializers.ModelSerializer):
     Supervisors); others read null. `retry_of` is the public id of the attempt this one retries."""
 
     id = serializers.UUIDField(source="public_id", read_only=True)
-    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     recording_url = serializers.SerializerMethodField()
     retry_of = serializers.SerializerMethodField(help_text="Outbound: the id of the attempt this one retries.")
     provider_error = serializers.CharField(read_only=True, allow_null=True,
@@ -106,7 +106,7 @@ class LiveCallSerializer(serializers.ModelSerializer):
     """A call in progress: who is on it and for how long so far."""
 
     id = serializers.UUIDField(source="public_id", read_only=True)
-    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    agent = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     agent_name = serializers.CharField(source="agent.name", read_only=True, allow_null=True, default=None)
     caller = serializers.SerializerMethodField(help_text="The other party's number: the caller of an inbound call, "
                                                           "the person called on an outbound one.")

@@ -278,3 +278,10 @@ def test_knowledge_list_queries_do_not_grow(dispatch, charlie):
     for _ in range(15):
         KnowledgeEntryFactory(agent=dispatch)
     assert count_queries(lambda: client.get(url)) == few
+
+
+def test_a_form_posting_a_null_schema_gets_no_schema_not_a_server_error(sam):
+    # DRF parses a form's JSON after its null check; the fuzzing found the 500 this was.
+    response = api_as(sam).post("/api/v1/agents/", {"name": "Form", "slug": "form", "extraction_schema": "null"})
+    assert response.status_code == 201, response.content
+    assert AgentConfig.objects.get(slug="form").extraction_schema == {}
