@@ -86,7 +86,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if self.transport is not None:
             self.transport.close_now()
-        await self.close(code=code)
+        try:
+            await self.close(code=code)
+        except Exception:  # daphne lets applications send only 1000 and 3000-4999 (1009 included)
+            await self.close(code=media.CLOSE_BAD_PROTOCOL)
 
     async def watch_idle(self) -> None:
         while not self.closing:
