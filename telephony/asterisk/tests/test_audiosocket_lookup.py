@@ -3,6 +3,7 @@ message, and the line's outbound queue (no speech models here)."""
 
 import asyncio
 import socket
+import time
 import uuid
 
 import pytest
@@ -141,3 +142,23 @@ def test_a_peer_that_stops_reading_is_dropped():
 
     closing, written = asyncio.run(scenario())
     assert closing and written < 300
+
+
+def test_after_a_stalled_loop_the_line_restarts_its_cadence_instead_of_bursting():
+    async def scenario():
+        ours, asterisk = socket.socketpair()
+        _, writer = await asyncio.open_connection(sock=ours)
+        line = Line(writer, sample_rate=8000)
+        line.start()
+        await asyncio.sleep(0.2)
+        before = line.frames_out
+        time.sleep(0.4)  # the whole event loop stalls (20 frames' worth)
+        await asyncio.sleep(0.1)
+        after = line.frames_out
+        await line.close()
+        return before, after, line.late_restarts, frames_from(asterisk)
+
+    before, after, restarts, frames = asyncio.run(scenario())
+    assert restarts == 1
+    assert after - before <= 8  # the 100 ms after the stall, not the 500 ms since `before`
+    assert frames[-1] == Frame(Kind.HANGUP) and len(frames) == after + 1
