@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from voicecrm.demo.seed import seed_demo
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 # Examples per operation (plus schemathesis' boundary and schema-example cases): the whole run
 # takes a few minutes on two cores.
@@ -78,6 +78,7 @@ def fuzzing(demo_data, settings, monkeypatch):
     request_finished.connect(close_old_connections)
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
           suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
@@ -87,3 +88,11 @@ def test_the_api_answers_as_its_schema_says(case, fuzzing, sam):
         response = case.call(headers={"Authorization": f"Token {token}"})
         transaction.set_rollback(True)
     case.validate_response(response, checks=CHECKS)
+
+
+def test_the_fuzzed_schema_is_the_one_served(client):
+    # Not slow: the guard that the operations above are those /api/schema/ serves, all of them.
+    served = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert served.status_code == 200
+    assert served.json() == schema.raw_schema
+    assert len(list(schema.get_all_operations())) >= 60
