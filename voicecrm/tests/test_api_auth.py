@@ -5,8 +5,12 @@ password guessing and refresh floods get 429 (docs/api.md, Authentication)."""
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import jwt
 import pytest
@@ -19,7 +23,6 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken
 
 from voicecrm.api.auth import RefreshToken, jwt_refresh
-from voicecrm.tests.test_api_security import manage
 
 pytestmark = pytest.mark.django_db
 LOGIN, REFRESH, LOGOUT, LOGOUT_ALL = "/api/v1/auth/login/", "/api/v1/auth/refresh/", "/api/v1/auth/logout/", "/api/v1/auth/logoutall/"
@@ -320,6 +323,13 @@ def test_a_jwt_user_is_throttled_at_the_user_rate(bob, monkeypatch):
 
 
 # --- Settings ---------------------------------------------------------------------------------------------------
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """manage.py in a fresh process that sees only `env`: settings are read once, at start-up."""
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=Path(__file__).resolve().parents[2],
+                          env={**base, **env}, capture_output=True, text=True, timeout=120)
 
 
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "crm.example.com",
