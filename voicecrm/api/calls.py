@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
+from agents.models import AgentConfig
 from calls.models import AnalysisBatch, Call, Turn
 from calls.postcall.pipeline import analysis_rerun
 from calls.serializers import (
@@ -66,6 +67,9 @@ class AnyAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+# A call answer shows its agent's slug and name only.
+AGENT_UNSHOWN = [f"agent__{field.name}" for field in AgentConfig._meta.concrete_fields
+                 if field.name not in ("id", "slug", "name")]
 _CALL_ID = OpenApiParameter("public_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The call's id.")
 _NOT_LIVE = OpenApiResponse(description="The call is not live: not in progress, or no process serves it any more, "
                                         "or its channel cannot be hung up (text chats).")
@@ -80,8 +84,10 @@ _NOT_LIVE = OpenApiResponse(description="The call is not live: not in progress, 
 )
 class CallViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_field = "public_id"
-    # The retried attempt's public id by a join of one column, not a second Call per row.
-    queryset = Call.objects.select_related("agent").annotate(retry_of_public_id=F("retry_of__public_id"))
+    # The retried attempt's public id by a join of one column, not a second Call per row; of the
+    # agent only what is shown (its flow and schemas are JSON parsed for every row otherwise).
+    queryset = (Call.objects.select_related("agent").defer(*AGENT_UNSHOWN)
+                .annotate(retry_of_public_id=F("retry_of__public_id")))
     filterset_class = CallFilter
     permission_classes = [ActionPermissions]
     # Placing and hanging up calls is the place_call permission (Supervisors, Agents); re-running
@@ -108,6 +114,7 @@ class CallViewSet(viewsets.ReadOnlyModelViewSet):
             queryset = queryset.prefetch_related("turns", "events", "information")
         elif self.action == "live":
             queryset = (Call.objects.filter(status=Call.Status.IN_PROGRESS).select_related("agent", "customer")
+                        .defer(*AGENT_UNSHOWN)
                         .annotate(turn_count=Count("turns")).order_by("started_at"))
         elif self.action == "transcript":
             turns = Prefetch("turns", queryset=Turn.objects.order_by("index"), to_attr="ordered_turns")
