@@ -73,8 +73,7 @@ class CallSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.UUIDField(allow_null=True))
     def get_retry_of(self, call: Call) -> str | None:
-        if hasattr(call, "retry_of_public_id"):  # annotated by the API's queryset: no query per row
-            return call.retry_of_public_id
+        # The API's queryset prefetches the retried calls: no query per row.
         return call.retry_of.public_id if call.retry_of_id else None
 
     def to_representation(self, call: Call) -> dict:
