@@ -109,15 +109,17 @@ _WHOLE_FIELD = re.compile(r"^\{([A-Za-z0-9_.\-]+)\}$")
 
 def voicemail_text(agent: AgentConfig, variables: dict | None) -> str:
     """The agent's voicemail message for a call placed with `variables` ({context.driver_name};
-    a missing one renders empty). A broken template is left as written rather than lost."""
-    if not agent.voicemail_message.strip():
-        return ""
+    a missing one renders empty). Every channel leaves this text. A field the formatter cannot
+    read ("{context.}", a stray brace) is left out rather than spoken."""
+    template = agent.voicemail_message or ""
     namespace = {"context": variables or {}, "agent": {"name": agent.name}}
     try:
-        return _FORMATTER.vformat(agent.voicemail_message, (), namespace).strip()
+        text = _FORMATTER.vformat(template, (), namespace)
     except (ValueError, IndexError, KeyError, AttributeError):
-        logger.warning("bad voicemail template of agent %s: %r", agent.slug, agent.voicemail_message)
-        return agent.voicemail_message.strip()
+        logger.warning("bad voicemail template of agent %s: %r", agent.slug, template)
+        text = re.sub(r"\{[^{}]*\}|[{}]", "", template)
+    # An empty field leaves its spaces behind: "about load ." reads "about load."
+    return re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s+", " ", text)).strip()
 
 
 # --- conditions ----------------------------------------------------------------------------------

@@ -10,17 +10,15 @@ the server runs it in a worker thread.
 
 from __future__ import annotations
 
-import re
-import string
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from agents.deterministic import voicemail_text as agent_voicemail_text
 from agents.models import AgentConfig
 from calls import services
 from calls.models import Call
-from core.conditions import value_at
 from telephony.models import Route
 from telephony.selectors import route_list_active
 
@@ -92,22 +90,6 @@ def audiosocket_event_log(*, call_id: int, kind: str, name: str, payload: dict) 
         services.call_event_log(call=call, kind=kind, name=name, payload=payload)
 
 
-class _ContextFormatter(string.Formatter):
-    """str.format over {"context": variables}: "{context.driver_name}"; a missing name is ""."""
-
-    def get_field(self, field_name, args, kwargs):
-        value = value_at(kwargs, field_name)
-        return ("" if value is None else value), field_name
-
-
 def voicemail_text(call: Call, agent: AgentConfig) -> str:
-    """The agent's voicemail message with the call's {context.<name>} variables filled in. A field
-    the formatter cannot read ("{context.}", a stray brace) is left out rather than spoken."""
-    template = agent.voicemail_message or ""
-    namespace = {"context": call.variables or {}}
-    try:
-        text = _ContextFormatter().vformat(template, (), namespace)
-    except (ValueError, IndexError, KeyError, AttributeError):
-        text = re.sub(r"\{[^{}]*\}|[{}]", "", template)
-    # An empty field leaves its spaces behind: "about load ." reads "about load."
-    return re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s+", " ", text)).strip()
+    """The agent's voicemail message with the call's {context.<name>} variables filled in."""
+    return agent_voicemail_text(agent, call.variables)
