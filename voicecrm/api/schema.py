@@ -13,16 +13,23 @@ _STORAGE_BOUNDS = {-(2**63), 2**63 - 1, -(2**31), 2**31 - 1, -(2**15), 2**15 - 1
 
 
 def without_storage_bounds(result: dict, **kwargs) -> dict:
-    """drf-spectacular postprocessing hook: drop column-size bounds from integer properties."""
-    for component in result.get("components", {}).get("schemas", {}).values():
-        for prop in component.get("properties", {}).values():
-            if prop.get("type") != "integer":
-                continue
+    """drf-spectacular postprocessing hook: drop column-size bounds from integer schemas, at any
+    depth (a nested serializer's fields are inline: opening hours' weekday)."""
+    def visit(node):
+        if isinstance(node, dict):
+            # Also beside an allOf of an enum (a choice field), which has no type of its own.
             for bound in ("minimum", "maximum"):
-                if prop.get(bound) in _STORAGE_BOUNDS:
-                    del prop[bound]
-            if prop.get("format") == "int64":
-                del prop["format"]
+                if node.get(bound) in _STORAGE_BOUNDS and not isinstance(node.get(bound), bool):
+                    del node[bound]
+            if node.get("type") == "integer" and node.get("format") == "int64":
+                del node["format"]
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(result.get("components", {}))
     return result
 
 

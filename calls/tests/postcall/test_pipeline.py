@@ -282,7 +282,7 @@ def test_a_call_nobody_answered_is_summarized_but_not_extracted(broker):
     call.refresh_from_db()
     stages = {s.name: (s.status, s.detail.get("reason")) for s in run.stages.all()}
     assert stages["extract"] == ("skipped", "nobody spoke on the call")
-    assert run.status == "done" and call.outcome == "no_conversation" and call.extraction_errors == []
+    assert run.status == "done" and call.outcome == "not_reached" and call.extraction_errors == []
 
 
 def test_a_redelivered_message_of_a_failed_stage_does_not_restart_the_run(broker, monkeypatch):
