@@ -26,9 +26,12 @@ from pathlib import Path
 import dj_database_url
 import psycopg
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connections
+
+from core.roles import roles_sync
 
 
 def _free_port() -> int:
@@ -154,11 +157,7 @@ def _staff_in_group(django_user_model, username: str, group: str):
     user = django_user_model.objects.create_user(username, f"{username}@example.com", f"{username}-password-123", is_staff=True)
     if not Group.objects.filter(name=group).exists():
         # A transactional test before this one flushed the tables, groups the migrations made included.
-        from django.apps import apps
-
-        from core.roles import roles_sync
-
-        roles_sync(apps)
+        roles_sync(django_apps)
     user.groups.add(Group.objects.get(name=group))
     return user
 
