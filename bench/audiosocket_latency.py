@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_others_pct_of_machine": round(100 * max(0.0, (busy1 - busy0) - (cpu1 - cpu0)) / wall / ncpu, 1),
             "peak_rss_mb": round(peak_rss_mb), "loadavg_before": load_before, "loadavg_after": load_after,
             "wall_s": round(wall, 1),
+            "per_turn_ms": [[name, round(ms)] for name, ms in zip(results["prompts"], v2v)],
         }
     finally:
         if throwaway:
