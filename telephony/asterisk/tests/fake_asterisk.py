@@ -11,6 +11,7 @@ the call then). Errors are collected in `errors`; `check()` fails the test on an
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
 import uuid
@@ -77,6 +78,8 @@ class FakeAsterisk:
         """Open the socket and send the UUID (or `first` instead: a broken Asterisk), then a frame
         every 20 ms unless `send_audio` is False."""
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as res_audiosocket.c sets it
         if first is not None:
             self.writer.write(first)
         elif self.call_uuid is not None:
